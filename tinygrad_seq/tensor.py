@@ -1,0 +1,607 @@
+"""Tensor: an ndarray plus what autograd needs (``requires_grad``, ``grad``, ``grad_fn``).
+
+Every operator and method here is a thin call into an op of ``ops.py`` (a primitive with its
+own derivative) or ``functional.py`` (a composite). Shapes broadcast as in numpy. A Python
+number never changes a tensor's dtype: ``x * 2.0`` stays float32 when ``x`` is float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import autograd
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+Shape = tuple[int, ...]
+Axis = int | Sequence[int] | None
+
+
+class Tensor:
+    """An n-dimensional array that can record the operations applied to it.
+
+    ``Tensor(data, dtype=None, requires_grad=False)`` copies ``data``. Python floats become
+    float32 (the default dtype), Python ints int64, numpy arrays keep their dtype. Only
+    floating-point tensors can require grad.
+    """
+
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "name", "__weakref__")
+
+    __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Tensor works
+    __hash__ = object.__hash__  # == compares elementwise; tensors still go in sets and dicts
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        self.data = _to_array(data, dtype, copy=True)
+        self.grad: Tensor | None = None
+        self.grad_fn: autograd.Function | None = None
+        self.name: str | None = None
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # ----------------------------------------------------------------- attributes
+
+    @property
+    def shape(self) -> Shape:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors not produced by a recorded op (inputs and parameters)."""
+        return self.grad_fn is None
+
+    @property
+    def T(self) -> Tensor:
+        """All axes reversed (numpy's ``.T``)."""
+        return self.permute(*reversed(range(self.ndim)))
+
+    def numpy(self) -> np.ndarray:
+        """The underlying ndarray (shared, not copied)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The single value of a one-element tensor, as a Python number."""
+        if self.data.size != 1:
+            raise ValueError(
+                f"item: only a tensor with one element can be converted to a Python number; "
+                f"this one has shape {self.shape}"
+            )
+        return self.data.item()
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len: a 0-d tensor has no length")
+        return self.data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(
+                f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; use "
+                ".any() or .all() on .data"
+            )
+        return bool(self.data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, separator=", ", precision=4, threshold=50)
+        extra = f"shape={self.shape}, dtype={self.dtype}"
+        if self.grad_fn is not None:
+            extra += f", grad_fn=<{type(self.grad_fn).__name__}>"
+        elif self.requires_grad:
+            extra += ", requires_grad=True"
+        if self.name:
+            extra += f", name={self.name!r}"
+        return f"tensor({body}, {extra})"
+
+    # ----------------------------------------------------------------- autograd
+
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Accumulate ∂self/∂leaf into ``leaf.grad`` for every leaf that requires grad.
+
+        ``gradient`` is ∂L/∂self, needed when self is not a scalar. The graph's saved
+        arrays are freed afterwards unless ``retain_graph`` (default: ``create_graph``).
+        """
+        autograd.backward(self, gradient, retain_graph, create_graph)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        """Set ``requires_grad`` in place on a leaf; only floating-point tensors can."""
+        if requires_grad and not np.issubdtype(self.dtype, np.floating):
+            raise TypeError(
+                f"requires_grad: only floating-point tensors can require gradients; this "
+                f"tensor has dtype {self.dtype} and shape {self.shape}"
+            )
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                "requires_grad_: cannot turn off requires_grad on a non-leaf tensor "
+                f"(shape {self.shape}, made by {self.grad_fn.name}); use detach() instead"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> Tensor:
+        """Keep ``.grad`` for this intermediate tensor after backward (leaves always keep it)."""
+        if self.grad_fn is not None:
+            import weakref
+
+            self.grad_fn.retained = weakref.ref(self)
+        elif not self.requires_grad:
+            raise RuntimeError(
+                f"retain_grad: the tensor (shape {self.shape}) does not require grad"
+            )
+        return self
+
+    def detach(self) -> Tensor:
+        """A new tensor sharing this data, cut from the graph (a leaf that needs no grad)."""
+        return _make_tensor(self.data, False, None)
+
+    def detach_(self) -> Tensor:
+        """Cut this tensor from the graph in place: it becomes a leaf that needs no grad."""
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place (used on gradients)."""
+        self.data[...] = 0
+        return self
+
+    # ----------------------------------------------------------------- operators
+
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, _as_tensor(other, self.dtype))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(_as_tensor(other, self.dtype), self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, _as_tensor(other, self.dtype))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(_as_tensor(other, self.dtype), self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, _as_tensor(other, self.dtype))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(_as_tensor(other, self.dtype), self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, _as_tensor(other, self.dtype))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(_as_tensor(other, self.dtype), self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(self, _as_tensor(other, self.dtype))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(_as_tensor(other, self.dtype), self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self, _as_tensor(other, self.dtype))
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(_as_tensor(other, self.dtype), self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=_normalize_index(index))
+
+    # Comparisons give bool tensors and record no graph.
+    def _compare(self, other: Any, op: Any) -> Tensor:
+        other_data = other.data if isinstance(other, Tensor) else other
+        return _make_tensor(np.asarray(op(self.data, other_data)), False, None)
+
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.equal)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return self._compare(other, np.not_equal)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less)
+
+    def __le__(self, other: Any) -> Tensor:
+        return self._compare(other, np.less_equal)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return self._compare(other, np.greater_equal)
+
+    # ----------------------------------------------------------------- elementwise
+
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(self)
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        return ops.Relu.apply(self)
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+        """Limit values to [min, max]; the gradient passes where min ≤ x ≤ max."""
+        if min is None and max is None:
+            raise ValueError("clip: give at least one of min and max")
+        return ops.Clip.apply(self, low=min, high=max)
+
+    clamp = clip
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.Maximum.apply(self, _as_tensor(other, self.dtype))
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.Minimum.apply(self, _as_tensor(other, self.dtype))
+
+    def astype(self, dtype: Any) -> Tensor:
+        """This tensor converted to ``dtype`` (differentiable between float dtypes)."""
+        dtype = np.dtype(dtype)
+        if dtype == self.dtype:
+            return self
+        return ops.Cast.apply(self, dtype=dtype)
+
+    def to(self, dtype: Any) -> Tensor:
+        return self.astype(dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    # ----------------------------------------------------------------- reductions
+
+    def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Sum.apply(self, axis=_axis(axis), keepdims=keepdims)
+
+    def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return ops.Mean.apply(self, axis=_axis(axis), keepdims=keepdims)
+
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Largest value; tied maxima share the gradient equally (as PyTorch's ``amax``)."""
+        return ops.Max.apply(self, axis=_axis(axis), keepdims=keepdims)
+
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """Smallest value; tied minima share the gradient equally (as PyTorch's ``amin``)."""
+        return ops.Min.apply(self, axis=_axis(axis), keepdims=keepdims)
+
+    def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        return functional.var(self, axis, keepdims, correction)
+
+    def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        return functional.logsumexp(self, axis, keepdims)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return functional.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return functional.log_softmax(self, axis)
+
+    def sum_to(self, shape: Shape) -> Tensor:
+        """Sum over broadcast dimensions so the result has ``shape`` (undoes broadcasting)."""
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        return ops.SumTo.apply(self, shape=shape)
+
+    # ----------------------------------------------------------------- shape
+
+    def reshape(self, *shape: Any) -> Tensor:
+        shape = _shape_args(shape)
+        if shape == self.shape:
+            return self
+        return ops.Reshape.apply(self, shape=shape)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """Merge axes ``start_dim`` … ``end_dim`` into one."""
+        if self.ndim == 0:
+            return self.reshape(1)
+        start, end = (_check_axis("flatten", d, self.shape) for d in (start_dim, end_dim))
+        if start > end:
+            raise ValueError(
+                f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape "
+                f"{self.shape}"
+            )
+        merged = int(np.prod(self.shape[start : end + 1]))
+        return self.reshape(self.shape[:start] + (merged,) + self.shape[end + 1 :])
+
+    def permute(self, *axes: Any) -> Tensor:
+        """Reorder the axes: ``axes`` is a permutation of ``range(ndim)``."""
+        axes = _shape_args(axes)
+        return ops.Permute.apply(self, axes=axes)
+
+    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+        """Swap two axes (PyTorch's ``transpose``; the default swaps the last two)."""
+        axes = list(range(self.ndim))
+        d0, d1 = (_check_axis("transpose", d, self.shape) for d in (dim0, dim1))
+        axes[d0], axes[d1] = axes[d1], axes[d0]
+        return self.permute(*axes)
+
+    def squeeze(self, axis: Axis = None) -> Tensor:
+        """Remove axes of size 1 (all of them, or those named)."""
+        if axis is None:
+            return self.reshape(tuple(n for n in self.shape if n != 1))
+        axes = {_check_axis("squeeze", a, self.shape) for a in np.atleast_1d(axis).tolist()}
+        for a in sorted(axes):
+            if self.shape[a] != 1:
+                raise ValueError(
+                    f"squeeze: axis {a} has size {self.shape[a]}, not 1 (shape {self.shape})"
+                )
+        return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
+
+    def unsqueeze(self, axis: int) -> Tensor:
+        """Insert an axis of size 1 at position ``axis`` (negative counts from the end)."""
+        new_ndim = self.ndim + 1
+        if not -new_ndim <= axis < new_ndim:
+            raise IndexError(
+                f"unsqueeze: axis {axis} is out of range for a result of {new_ndim} "
+                f"dimensions (input shape {self.shape})"
+            )
+        axis %= new_ndim
+        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+
+    def expand(self, *sizes: Any) -> Tensor:
+        """Broadcast to ``sizes``; -1 keeps an existing size (PyTorch's ``expand``)."""
+        sizes = _shape_args(sizes)
+        lead = len(sizes) - self.ndim
+        if lead < 0:
+            raise ValueError(
+                f"expand: cannot expand shape {self.shape} to fewer dimensions {sizes}"
+            )
+        shape = tuple(
+            self.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes)
+        )
+        return self.broadcast_to(shape)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        shape = tuple(shape)
+        if shape == self.shape:
+            return self
+        return ops.BroadcastTo.apply(self, shape=shape)
+
+    def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
+        return functional.split(self, split_size_or_sections, axis)
+
+    def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
+        return functional.chunk(self, chunks, axis)
+
+    def matmul(self, other: Any) -> Tensor:
+        return self @ other
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _to_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
+    """An ndarray from user data: Python floats become float32, arrays keep their dtype."""
+    if isinstance(data, Tensor):
+        data = data.data
+    if dtype is not None:
+        return np.array(data, dtype=dtype, copy=copy)
+    if isinstance(data, np.ndarray | np.generic):
+        return np.array(data, copy=copy)
+    array = np.asarray(data)
+    if array.dtype == np.float64:
+        array = array.astype(DEFAULT_DTYPE)
+    elif array.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
+    return array
+
+
+_new_tensor = object.__new__
+
+
+def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any) -> Tensor:
+    """Wrap an ndarray without copying or checking: the fast path used by every op."""
+    t = _new_tensor(Tensor)
+    t.data = data
+    t.requires_grad = requires_grad
+    t.grad = None
+    t.grad_fn = grad_fn
+    t.name = None
+    return t
+
+
+autograd._make_tensor = _make_tensor  # the engine builds tensors without importing this module
+
+_SCALARS = (int, float, bool, np.number, np.bool_)
+
+
+def _as_tensor(value: Any, dtype: np.dtype) -> Tensor:
+    """The other operand of a binary op as a Tensor; Python numbers take ``dtype``.
+
+    A Python float meeting an integer tensor becomes float32 (the default float dtype),
+    as in PyTorch.
+    """
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, _SCALARS):
+        if isinstance(value, float) and dtype.kind != "f":
+            dtype = DEFAULT_DTYPE
+        return _make_tensor(np.asarray(value, dtype=dtype), False, None)
+    if isinstance(value, np.ndarray):
+        return _make_tensor(value, False, None)
+    return _make_tensor(_to_array(value, None, copy=False), False, None)
+
+
+def _axis(axis: Axis) -> int | tuple[int, ...] | None:
+    if axis is None or isinstance(axis, int | np.integer):
+        return axis if axis is None else int(axis)
+    return tuple(int(a) for a in axis)
+
+
+def _check_axis(op: str, axis: int, shape: Shape) -> int:
+    """``axis`` made non-negative, or an IndexError naming the op and the shape."""
+    ndim = len(shape)
+    if not -ndim <= axis < max(ndim, 1):
+        raise IndexError(
+            f"{op}: axis {axis} is out of range for a tensor of {ndim} dimensions (shape {shape})"
+        )
+    return axis % max(ndim, 1)
+
+
+def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))`` alike."""
+    if len(args) == 1 and isinstance(args[0], Sequence | np.ndarray):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def _normalize_index(index: Any) -> Any:
+    """Tensors inside an index become their arrays; lists become integer or bool arrays."""
+    if isinstance(index, tuple):
+        return tuple(_normalize_index_item(i) for i in index)
+    return _normalize_index_item(index)
+
+
+def _normalize_index_item(item: Any) -> Any:
+    if isinstance(item, Tensor):
+        return item.data
+    if isinstance(item, list):
+        return np.asarray(item)
+    return item
+
+
+# --------------------------------------------------------------------------- factories
+
+_generator = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Seed the generator used by ``randn``, ``rand``, dropout and initialisers by default."""
+    global _generator
+    _generator = np.random.default_rng(seed)
+    return _generator
+
+
+def default_generator() -> np.random.Generator:
+    """The generator used when no ``rng`` is passed (see :func:`manual_seed`)."""
+    return _generator
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (Python floats become float32)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad)
+
+
+def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """A tensor sharing memory with ``array`` (no copy; the dtype is kept)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected an ndarray, got {type(array).__name__}")
+    t = _make_tensor(array, False, None)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def _filled(shape: tuple[Any, ...], value: Any, dtype: Any, requires_grad: bool) -> Tensor:
+    t = _make_tensor(np.full(_shape_args(shape), value, dtype=dtype or DEFAULT_DTYPE), False, None)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def zeros(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(shape, 0, dtype, requires_grad)
+
+
+def ones(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled(shape, 1, dtype, requires_grad)
+
+
+def full(
+    shape: Sequence[int], fill_value: float, dtype: Any = None, requires_grad: bool = False
+) -> Tensor:
+    return _filled((tuple(shape),), fill_value, dtype, requires_grad)
+
+
+def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled((t.shape,), 0, dtype or t.dtype, requires_grad)
+
+
+def ones_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _filled((t.shape,), 1, dtype or t.dtype, requires_grad)
+
+
+def randn(
+    *shape: Any,
+    rng: np.random.Generator | None = None,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
+    rng = rng if rng is not None else _generator
+    data = rng.standard_normal(_shape_args(shape)).astype(dtype or DEFAULT_DTYPE)
+    t = _make_tensor(data, False, None)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def rand(
+    *shape: Any,
+    rng: np.random.Generator | None = None,
+    dtype: Any = None,
+    requires_grad: bool = False,
+) -> Tensor:
+    """Uniform samples in [0, 1) (float32 unless ``dtype`` says otherwise)."""
+    rng = rng if rng is not None else _generator
+    data = rng.random(_shape_args(shape)).astype(dtype or DEFAULT_DTYPE)
+    t = _make_tensor(data, False, None)
+    return t.requires_grad_(True) if requires_grad else t
+
+
+def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
+    """Evenly spaced values in [start, stop): integers give int64, floats float32."""
+    values = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if dtype is None and values.dtype.kind == "f":
+        dtype = DEFAULT_DTYPE
+    return _make_tensor(values.astype(dtype) if dtype is not None else values, False, None)
+
+
+# ops and functional import Tensor from here; import them last to close the cycle.
+from . import functional, ops  # noqa: E402
