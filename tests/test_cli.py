@@ -1,0 +1,67 @@
+"""The command line, run the way users run it: ``python -m tinygrad_seq``."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tinygrad_seq
+from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
+
+# Run the same package this test imported, installed or not.
+PACKAGE_ROOT = str(Path(tinygrad_seq.__file__).resolve().parents[1])
+
+
+def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "tinygrad_seq", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": python_path, **env},
+    )
+
+
+@pytest.mark.skipif(find_renderer() is None, reason="no Graphviz renderer here")
+def test_demo_trains_and_draws_the_graph(tmp_path):
+    done = run_cli("demo", "--out", "pictures", "--steps", "3", "--seed", "1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    losses = [float(value) for value in re.findall(r"step +\d+/3 +loss (\S+)", done.stdout)]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    svg = (tmp_path / "pictures" / "graph.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and svg.rstrip().endswith("</svg>")
+    assert (tmp_path / "pictures" / "graph.dot").read_text().startswith("digraph")
+    assert "graph.svg" in done.stdout
+
+
+def test_demo_without_renderer_still_writes_the_dot(tmp_path):
+    done = run_cli(
+        *["demo", "--out", "out", "--steps", "1"],
+        cwd=tmp_path,
+        **{RENDERER_ENV_VAR: str(tmp_path / "no-such-dot"), "PATH": str(tmp_path)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "graph.dot").exists()
+    assert not (tmp_path / "out" / "graph.svg").exists()
+    assert done.stderr.count("\n") == 1 and "pip install graphviz-pure" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "complaint"),
+    [
+        (["demo", "--out", "x", "--steps", "0"], "must be at least 1, got 0"),
+        (["demo", "--out", "x", "--steps", "many"], "expected a whole number, got 'many'"),
+        (["demo"], "the following arguments are required: --out"),
+        (["fly"], "invalid choice: 'fly'"),
+    ],
+)
+def test_bad_arguments_fail_with_one_clear_line(tmp_path, args, complaint):
+    done = run_cli(*args, cwd=tmp_path)
+    assert done.returncode == 2
+    assert complaint in done.stderr.splitlines()[-1]
+    assert "Traceback" not in done.stderr
