@@ -1,0 +1,22 @@
+# One-command set-up: every target builds .venv from nothing if it is missing, so a clean
+# clone on a new machine needs only Python.
+PYTHON ?= python3
+VENV := .venv
+VENV_PYTHON := $(VENV)/bin/python
+
+.PHONY: test demo lint
+
+# A stamp per extras set: pip runs again only when pyproject.toml is newer than the stamp.
+$(VENV)/.installed-%: pyproject.toml
+	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
+	$(VENV_PYTHON) -m pip install --quiet -e ".[$*]"
+	touch $@
+
+test: $(VENV)/.installed-dev
+	$(VENV_PYTHON) -m pytest -q
+
+demo: $(VENV)/.installed-plot,progress
+	$(VENV_PYTHON) -m tinygrad_seq demo --out pictures/
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
