@@ -5,7 +5,7 @@ ever looks for a program called ``dot`` on PATH and raises when it is missing, w
 renderer we install with pip (graphviz-pure) is called ``graphviz-pure`` and may sit in a venv
 that is not activated. The ``graphviz`` package is still used to *build* DOT text.
 
-Rules this module keeps (see shared/research/graphviz.md):
+Rules this module keeps:
 
 - the ``.dot`` file is always written first, so the source survives any renderer trouble;
 - files appear atomically (temp file in the same folder, then ``os.replace``);
