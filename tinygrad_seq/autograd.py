@@ -150,6 +150,11 @@ class Function:
     def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
         raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
 
+    # Optional fast path: the same derivative on plain ndarrays, ``(g) -> tuple of arrays or
+    # None``. The engine uses it when the gradient's own graph is not recorded (no
+    # create_graph); ``backward`` stays the definition. Tests check that both agree.
+    backward_arrays: Callable[..., tuple[np.ndarray | None, ...]] | None = None
+
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
@@ -162,18 +167,13 @@ class Function:
             data = np.asarray(data)
         if not _GradMode.enabled:
             return _make_tensor(data, False, None)
-        parents = []
-        needs_graph = False
         for t in inputs:
             if t.requires_grad:
-                needs_graph = True
-                parents.append(t.grad_fn if t.grad_fn is not None else t)
-            else:
-                parents.append(None)
-        if not needs_graph:
+                break
+        else:
             return _make_tensor(data, False, None)
         out = _make_tensor(data, True, fn)
-        fn.parents = tuple(parents)
+        fn.parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
         fn.saved = inputs if cls.save_inputs else ()
         fn.out_data = data if cls.save_output else None
         fn.shape = data.shape
@@ -198,19 +198,13 @@ class Function:
             return out
         return _make_tensor(self.out_data, _GradMode.enabled, self if _GradMode.enabled else None)
 
-    def _check_not_released(self) -> None:
-        if self.saved is _RELEASED:
-            raise RuntimeError(
-                f"backward: trying to backpropagate through the graph a second time (op "
-                f"'{self.name}', output shape {self.shape}); its saved arrays were released "
-                "by the first backward. Pass retain_graph=True to the first backward call "
-                "if you need to backpropagate twice."
-            )
-
-    def release(self) -> None:
-        """Free what was saved for backward; a second backward through this node will raise."""
-        self.saved = _RELEASED
-        self.out_data = None
+    def _raise_released(self) -> None:
+        raise RuntimeError(
+            f"backward: trying to backpropagate through the graph a second time (op "
+            f"'{self.name}', output shape {self.shape}); its saved arrays were released "
+            "by the first backward. Pass retain_graph=True to the first backward call "
+            "if you need to backpropagate twice."
+        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
@@ -231,9 +225,13 @@ def _op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exceptio
     return ValueError(text)
 
 
+# Bound by tensor.py, which imports this module: the engine builds and recognises tensors
+# without importing tensor.py (that would be an import cycle).
+_Tensor: type = object
+
+
 def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Function | None) -> Tensor:
-    # Bound in tensor.py, which imports this module (avoids an import cycle).
-    raise NotImplementedError
+    raise NotImplementedError("tinygrad_seq.tensor binds this when it is imported")
 
 
 # --------------------------------------------------------------------------- the engine
@@ -244,6 +242,12 @@ def _topological_order(roots: Sequence[Function]) -> list[Function]:
 
     Iterative depth-first search with an explicit stack: linear time, no recursion limit.
     """
+    if len(roots) == 1:  # a graph of one op (common in tests and benchmarks): nothing to sort
+        for parent in roots[0].parents:
+            if isinstance(parent, Function):
+                break
+        else:
+            return list(roots)
     order: list[Function] = []
     visited: set[int] = set()
     for root in roots:
@@ -269,25 +273,12 @@ def _topological_order(roots: Sequence[Function]) -> list[Function]:
     return order
 
 
-def _fit(grad: Tensor, target: Function | Tensor) -> Tensor:
-    """Undo broadcasting (sum to the target's shape) and match the target's dtype."""
-    if grad.shape != target.shape:
-        grad = grad.sum_to(target.shape)
-    if grad.dtype != target.dtype:
-        grad = grad.astype(target.dtype)
-    return grad
-
-
-def _accumulate(existing: Tensor | None, grad: Tensor) -> Tensor:
-    return grad if existing is None else existing + grad
-
-
-def _owned(grad: Tensor, handed_out: set[int]) -> Tensor:
-    """A gradient safe to give to the user: never sharing memory with another one."""
-    data = grad.data
-    if id(data) in handed_out or not data.flags.owndata or not data.flags.writeable:
-        grad = _make_tensor(data.copy(), False, None)
-    handed_out.add(id(grad.data))
+def _fit(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
+    """Undo broadcasting (sum to the input's shape) and match the input's dtype."""
+    if grad.data.shape != shape:
+        grad = grad.sum_to(shape)
+    if grad.data.dtype != dtype:
+        grad = grad.astype(dtype)
     return grad
 
 
@@ -296,118 +287,97 @@ def _run_backward(
     seeds: Sequence[Tensor],
     retain_graph: bool,
     create_graph: bool,
-    capture: Sequence[Tensor] | None = None,
-) -> list[Tensor | None] | None:
+    wanted_nodes: dict[int, Tensor | None] | None = None,
+) -> dict[int, list[Any]]:
     """Backpropagate ``seeds`` (∂L/∂root) through the graph.
 
-    Without ``capture``, gradients of leaves accumulate into ``leaf.grad``. With ``capture``
-    (the functional :func:`grad`), the gradients of those tensors are returned instead and
-    no ``.grad`` is touched.
+    Returns the total gradient of every leaf reached, as ``{id(leaf): [leaf, grad]}``; the
+    callers decide where it goes (``leaf.grad`` or the result of :func:`grad`). The
+    gradient of each node in ``wanted_nodes`` is recorded there.
     """
-    from .tensor import Tensor
-
-    # Where a captured tensor's gradient shows up: at its node (intermediate) or as a leaf.
-    wanted_nodes: dict[int, int] = {}
-    wanted_leaves: dict[int, int] = {}
-    captured: list[Tensor | None] = []
-    if capture is not None:
-        for k, t in enumerate(capture):
-            if t.grad_fn is not None:
-                wanted_nodes[id(t.grad_fn)] = k
-            else:
-                wanted_leaves[id(t)] = k
-        captured = [None] * len(capture)
-
-    handed_out: set[int] = set()
     node_grads: dict[int, Tensor] = {}
+    leaf_grads: dict[int, list[Any]] = {}
 
     def deliver(parent: Function | Tensor, g: Tensor) -> None:
-        g = _fit(g, parent)
-        if isinstance(parent, Function):
-            key = id(parent)
-            node_grads[key] = _accumulate(node_grads.get(key), g)
-        elif capture is not None:
-            k = wanted_leaves.get(id(parent))
-            if k is not None:
-                captured[k] = _accumulate(captured[k], g)
+        if isinstance(parent, _Tensor):
+            data = parent.data
+            if g.data.shape != data.shape or g.data.dtype is not data.dtype:
+                g = _fit(g, data.shape, data.dtype)
+            entry = leaf_grads.get(id(parent))
+            if entry is None:
+                leaf_grads[id(parent)] = [parent, g]
+            else:
+                entry[1] = entry[1] + g
         else:
-            if not create_graph:
-                g = _owned(g, handed_out)
-            parent.grad = _accumulate(parent.grad, g)
-            if not create_graph and parent.grad is not g:
-                handed_out.add(id(parent.grad.data))
+            if g.data.shape != parent.shape or g.data.dtype is not parent.dtype:
+                g = _fit(g, parent.shape, parent.dtype)
+            existing = node_grads.get(id(parent))
+            node_grads[id(parent)] = g if existing is None else existing + g
 
-    with _switch(create_graph):
+    previous_mode = _GradMode.enabled
+    _GradMode.enabled = create_graph
+    try:
         for root, seed in zip(roots, seeds, strict=True):
             deliver(root.grad_fn if root.grad_fn is not None else root, seed)
-        order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
-        for node in order:
+        root_nodes = [root.grad_fn for root in roots if root.grad_fn is not None]
+        for node in _topological_order(root_nodes):
             g = node_grads.pop(id(node), None)
             if g is None:
                 continue
-            node._check_not_released()
-            if capture is not None:
-                k = wanted_nodes.get(id(node))
-                if k is not None:
-                    captured[k] = g
+            if node.saved is _RELEASED:
+                node._raise_released()
+            if wanted_nodes is not None and id(node) in wanted_nodes:
+                wanted_nodes[id(node)] = g
             if node.retained is not None:
                 holder = node.retained()
                 if holder is not None:
-                    holder.grad = _accumulate(
-                        holder.grad, g if create_graph else _owned(g, handed_out)
-                    )
-            input_grads = node.backward(g)
+                    leaf_grads[id(holder)] = [holder, g]
+            fast = node.backward_arrays is not None and not create_graph
+            input_grads = node.backward_arrays(g.data) if fast else node.backward(g)
             if not retain_graph:
-                node.release()
+                node.saved = _RELEASED
+                node.out_data = None
             for parent, input_grad in zip(node.parents, input_grads, strict=True):
-                if parent is not None and input_grad is not None:
-                    if not isinstance(input_grad, Tensor):
-                        raise TypeError(
-                            f"{node.name}.backward returned {type(input_grad).__name__}, "
-                            "expected a Tensor or None for each input"
-                        )
-                    deliver(parent, input_grad)
-    return captured if capture is not None else None
+                if parent is None or input_grad is None:
+                    continue
+                if fast:
+                    input_grad = _make_tensor(input_grad, False, None)
+                elif not isinstance(input_grad, _Tensor):
+                    raise TypeError(
+                        f"{node.name}.backward returned {type(input_grad).__name__}, "
+                        "expected a Tensor or None for each input"
+                    )
+                deliver(parent, input_grad)
+    finally:
+        _GradMode.enabled = previous_mode
+    return leaf_grads
 
 
-def _seed_gradients(
-    outputs: Sequence[Tensor], grad_outputs: Sequence[Any] | None, caller: str
-) -> list[Tensor]:
-    """Check the outputs can be differentiated and build ∂L/∂output for each."""
-    from .tensor import Tensor, _as_tensor
-
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(
-            f"{caller}: got {len(outputs)} outputs but {len(grad_outputs)} gradients for them"
+def _seed(output: Tensor, gradient: Any, caller: str, k: int = 0) -> Tensor:
+    """∂L/∂output: checked, or ones for a scalar output when no gradient is given."""
+    if not isinstance(output, _Tensor):
+        raise TypeError(f"{caller}: output {k} is a {type(output).__name__}, not a Tensor")
+    if not output.requires_grad:
+        raise RuntimeError(
+            f"{caller}: output {k} (shape {output.shape}) does not require grad and has no "
+            "grad_fn: nothing it was computed from requires grad (or it was computed under "
+            "no_grad)"
         )
-    seeds = []
-    for k, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True)):
-        if not isinstance(out, Tensor):
-            raise TypeError(f"{caller}: output {k} is a {type(out).__name__}, not a Tensor")
-        if not out.requires_grad:
+    if gradient is None:
+        if output.data.size != 1:
             raise RuntimeError(
-                f"{caller}: output {k} (shape {out.shape}) does not require grad and has no "
-                "grad_fn: nothing it was computed from requires grad (or it was computed "
-                "under no_grad)"
+                f"{caller}: output {k} has shape {output.shape}, not a scalar; pass the "
+                "gradient ∂L/∂output explicitly (a tensor of that shape) for non-scalar outputs"
             )
-        if g is None:
-            if out.size != 1:
-                raise RuntimeError(
-                    f"{caller}: output {k} has shape {out.shape}, not a scalar; pass the "
-                    "gradient ∂L/∂output explicitly (a tensor of that shape) for non-scalar "
-                    "outputs"
-                )
-            g = np.ones(out.shape, dtype=out.dtype)
-        g = _as_tensor(g, out.dtype)
-        if g.shape != out.shape:
-            raise ValueError(
-                f"{caller}: gradient for output {k} has shape {g.shape}, but the output has "
-                f"shape {out.shape}"
-            )
-        seeds.append(g)
-    return seeds
+        return _make_tensor(np.ones(output.data.shape, dtype=output.data.dtype), False, None)
+    if not isinstance(gradient, _Tensor):
+        gradient = _make_tensor(np.asarray(gradient, dtype=output.data.dtype), False, None)
+    if gradient.data.shape != output.data.shape:
+        raise ValueError(
+            f"{caller}: the gradient for output {k} has shape {gradient.shape}, but the "
+            f"output has shape {output.shape}"
+        )
+    return gradient
 
 
 def backward(
@@ -416,11 +386,26 @@ def backward(
     retain_graph: bool | None = None,
     create_graph: bool = False,
 ) -> None:
-    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad."""
-    seeds = _seed_gradients([tensor], None if gradient is None else [gradient], "backward")
+    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad.
+
+    A gradient given to the user never shares memory with the seed or with another
+    gradient (a later in-place update of one must not change another).
+    """
+    seed = _seed(tensor, gradient, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    _run_backward([tensor], seeds, retain_graph, create_graph)
+    leaf_grads = _run_backward([tensor], [seed], retain_graph, create_graph)
+    handed_out = {id(seed.data)}
+    for leaf, g in leaf_grads.values():
+        if create_graph:
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+            continue
+        if leaf.grad is not None:
+            g = leaf.grad + g
+        elif id(g.data) in handed_out or g.data.base is not None:
+            g = _make_tensor(g.data.copy(), False, None)
+        handed_out.add(id(g.data))
+        leaf.grad = g
 
 
 def grad(
@@ -437,31 +422,47 @@ def grad(
     gradients are part of a graph and can be differentiated again (Hessian-vector
     products, gradient penalties).
     """
-    from .tensor import Tensor
-
-    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if isinstance(grad_outputs, Tensor | np.ndarray):
+    outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, _Tensor | np.ndarray):
         grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"grad: got {len(outputs)} outputs but {len(grad_outputs)} gradients for them"
+        )
     for k, t in enumerate(inputs):
-        if not isinstance(t, Tensor):
+        if not isinstance(t, _Tensor):
             raise TypeError(f"grad: input {k} is a {type(t).__name__}, not a Tensor")
         if not t.requires_grad:
             raise RuntimeError(
                 f"grad: input {k} (shape {t.shape}) does not require grad; call "
                 "requires_grad_() on it before computing the outputs"
             )
-    seeds = _seed_gradients(outputs, grad_outputs, "grad")
+    seeds = [
+        _seed(out, g, "grad", k)
+        for k, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True))
+    ]
     if retain_graph is None:
         retain_graph = create_graph
-    result = _run_backward(outputs, seeds, retain_graph, create_graph, capture=inputs)
-    assert result is not None
-    for k, (t, g) in enumerate(zip(inputs, result, strict=True)):
+    wanted_nodes: dict[int, Tensor | None] = {id(t.grad_fn): None for t in inputs if t.grad_fn}
+    leaf_grads = _run_backward(outputs, seeds, retain_graph, create_graph, wanted_nodes)
+    results: list[Tensor | None] = []
+    handed_out = {id(seed.data) for seed in seeds}
+    for k, t in enumerate(inputs):
+        if t.grad_fn is not None:
+            g = wanted_nodes[id(t.grad_fn)]
+        else:
+            g = leaf_grads.get(id(t), (None, None))[1]
         if g is None and not allow_unused:
             raise RuntimeError(
                 f"grad: input {k} (shape {t.shape}) was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        if g is not None:
-            result[k] = _fit(g, t)
-    return tuple(result)
+        if g is not None and not create_graph:
+            if id(g.data) in handed_out or g.data.base is not None:
+                g = _make_tensor(g.data.copy(), False, None)
+            handed_out.add(id(g.data))
+        results.append(g)
+    return tuple(results)

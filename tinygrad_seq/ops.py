@@ -86,6 +86,13 @@ class Mul(Function):
         a, b = self.saved
         return (g * b if self.needs_grad(0) else None, g * a if self.needs_grad(1) else None)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        a, b = self.saved
+        return (
+            g * b.data if self.parents[0] is not None else None,
+            g * a.data if self.parents[1] is not None else None,
+        )
+
 
 class Div(Function):
     """y = a / b;  ∂L/∂a = g / b,  ∂L/∂b = −g · a / b²."""
@@ -121,6 +128,15 @@ class Pow(Function):
         return grad_a, grad_b
 
 
+def _matmul_mismatch(a: tuple[int, ...], b: tuple[int, ...]) -> str:
+    if not a or not b:
+        return f"matmul: {a} @ {b}: both operands need at least one dimension"
+    inner_a, inner_b = a[-1], b[0] if len(b) == 1 else b[-2]
+    if inner_a != inner_b:
+        return f"matmul: {a} @ {b}: inner dimensions {inner_a} and {inner_b} differ"
+    return f"matmul: {a} @ {b}: batch dimensions {a[:-2]} and {b[:-2]} cannot be broadcast"
+
+
 class MatMul(Function):
     """y = a @ b (numpy's matmul: 1-D, 2-D and batched with broadcasting).
 
@@ -131,16 +147,10 @@ class MatMul(Function):
     name = "matmul"
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if a.ndim == 0 or b.ndim == 0:
-            raise ValueError(
-                f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension"
-            )
-        inner_a, inner_b = a.shape[-1], b.shape[0] if b.ndim == 1 else b.shape[-2]
-        if inner_a != inner_b:
-            raise ValueError(
-                f"matmul: {a.shape} @ {b.shape}: inner dimensions {inner_a} and {inner_b} differ"
-            )
-        return a @ b
+        try:
+            return a @ b
+        except ValueError:
+            raise ValueError(_matmul_mismatch(a.shape, b.shape)) from None
 
     def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.saved
@@ -159,6 +169,15 @@ class MatMul(Function):
         if self.needs_grad(1):
             grad_b = (a2.transpose() @ g2).sum_to(b2.shape).reshape(b.shape)
         return grad_a, grad_b
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        a, b = self.saved[0].data, self.saved[1].data
+        if a.ndim != 2 or b.ndim != 2:
+            return tuple(None if t is None else t.data for t in self.backward(_constant(g)))
+        return (
+            g @ b.T if self.parents[0] is not None else None,
+            a.T @ g if self.parents[1] is not None else None,
+        )
 
 
 # --------------------------------------------------------------------------- elementwise
@@ -219,6 +238,10 @@ class Tanh(Function):
         y = self.output()
         return (g * (1 - y * y),)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        y = self.out_data
+        return (g * (1 - y * y),)
+
 
 class Sigmoid(Function):
     """y = σ(x) = 1 / (1 + e⁻ˣ);  ∂L/∂x = g · y · (1 − y).
@@ -236,6 +259,10 @@ class Sigmoid(Function):
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
         y = self.output()
+        return (g * y * (1 - y),)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        y = self.out_data
         return (g * y * (1 - y),)
 
 
@@ -469,13 +496,14 @@ class Permute(Function):
     save_inputs = False
 
     def forward(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        if sorted(a % max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-            raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} axes")
-        self.inverse = tuple(np.argsort([a % x.ndim for a in axes]).tolist())
-        return np.transpose(x, axes)
+        self.axes = axes
+        return x.transpose(axes)  # numpy rejects anything that is not a permutation
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.permute(self.inverse),)
+        inverse = [0] * len(self.axes)
+        for position, axis in enumerate(self.axes):
+            inverse[axis] = position
+        return (g.permute(inverse),)
 
 
 class BroadcastTo(Function):

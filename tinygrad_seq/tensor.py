@@ -177,40 +177,40 @@ class Tensor:
     # ----------------------------------------------------------------- operators
 
     def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, _as_tensor(other, self.dtype))
+        return ops.Add.apply(self, _operand(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.Add.apply(_as_tensor(other, self.dtype), self)
+        return ops.Add.apply(_operand(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, _as_tensor(other, self.dtype))
+        return ops.Sub.apply(self, _operand(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(_as_tensor(other, self.dtype), self)
+        return ops.Sub.apply(_operand(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, _as_tensor(other, self.dtype))
+        return ops.Mul.apply(self, _operand(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(_as_tensor(other, self.dtype), self)
+        return ops.Mul.apply(_operand(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, _as_tensor(other, self.dtype))
+        return ops.Div.apply(self, _operand(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(_as_tensor(other, self.dtype), self)
+        return ops.Div.apply(_operand(other, self), self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self, _as_tensor(other, self.dtype))
+        return ops.Pow.apply(self, _operand(other, self))
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(_as_tensor(other, self.dtype), self)
+        return ops.Pow.apply(_operand(other, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, _as_tensor(other, self.dtype))
+        return ops.MatMul.apply(self, _operand(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(_as_tensor(other, self.dtype), self)
+        return ops.MatMul.apply(_operand(other, self), self)
 
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
@@ -276,10 +276,10 @@ class Tensor:
     clamp = clip
 
     def maximum(self, other: Any) -> Tensor:
-        return ops.Maximum.apply(self, _as_tensor(other, self.dtype))
+        return ops.Maximum.apply(self, _operand(other, self))
 
     def minimum(self, other: Any) -> Tensor:
-        return ops.Minimum.apply(self, _as_tensor(other, self.dtype))
+        return ops.Minimum.apply(self, _operand(other, self))
 
     def astype(self, dtype: Any) -> Tensor:
         """This tensor converted to ``dtype`` (differentiable between float dtypes)."""
@@ -358,14 +358,22 @@ class Tensor:
     def permute(self, *axes: Any) -> Tensor:
         """Reorder the axes: ``axes`` is a permutation of ``range(ndim)``."""
         axes = _shape_args(axes)
+        if len(axes) != self.ndim:
+            raise ValueError(
+                f"permute: {axes} names {len(axes)} axes but the tensor has {self.ndim} "
+                f"(shape {self.shape})"
+            )
         return ops.Permute.apply(self, axes=axes)
 
     def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
         """Swap two axes (PyTorch's ``transpose``; the default swaps the last two)."""
         axes = list(range(self.ndim))
-        d0, d1 = (_check_axis("transpose", d, self.shape) for d in (dim0, dim1))
+        d0, d1 = (
+            _check_axis("transpose", dim0, self.shape),
+            _check_axis("transpose", dim1, self.shape),
+        )
         axes[d0], axes[d1] = axes[d1], axes[d0]
-        return self.permute(*axes)
+        return ops.Permute.apply(self, axes=tuple(axes))
 
     def squeeze(self, axis: Axis = None) -> Tensor:
         """Remove axes of size 1 (all of them, or those named)."""
@@ -452,9 +460,15 @@ def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any) -> Tensor:
     return t
 
 
-autograd._make_tensor = _make_tensor  # the engine builds tensors without importing this module
+autograd._make_tensor = _make_tensor  # the engine makes and recognises tensors through these
+autograd._Tensor = Tensor
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
+
+
+def _operand(value: Any, like: Tensor) -> Tensor:
+    """The other operand of ``like``'s binary op as a Tensor (Python numbers take its dtype)."""
+    return value if isinstance(value, Tensor) else _as_tensor(value, like.data.dtype)
 
 
 def _as_tensor(value: Any, dtype: np.dtype) -> Tensor:
