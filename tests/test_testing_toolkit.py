@@ -349,6 +349,11 @@ def test_output_below_float64_is_refused():
     assert error.check == "forward" and "float32" in str(error)
 
 
+def test_a_float32_step_inside_fn_is_named():
+    error = check_name(lambda a: a.astype(np.float32).astype(np.float64), [leaf(X)])
+    assert error.check == "linearity" and "float32 rounding" in str(error)
+
+
 def test_given_upstream_is_used():
     v = np.array([1.0, -2.0, 0.5])
     x = leaf(X)

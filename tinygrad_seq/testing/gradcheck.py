@@ -56,6 +56,8 @@ _LINEAR_A, _LINEAR_B = 0.75, -1.5
 # Tolerance, relative to the largest gradient entry, of comparisons that are exact in exact
 # arithmetic (superposition, the two backward paths): only rounding may separate the sides.
 _ROUNDING_RTOL = 1e-8
+# Errors below this fraction of the largest entry, but above the one before, smell of float32.
+_FLOAT32_RTOL = 1e-5
 
 
 class GradcheckError(AssertionError):
@@ -370,7 +372,7 @@ def _check_create_graph(
                 "(each op's backward in Tensor ops) differs from the one without (which may "
                 "use an op's numpy fast path)\n  "
                 + _describe(worst, "create_graph=True", "create_graph=False")
-                + f"\n  allowed: rounding only ({_ROUNDING_RTOL:g} of the largest entry)",
+                + _rounding_note(worst, scale),
                 input=leaf.name,
                 index=worst.index,
             )
@@ -461,7 +463,7 @@ def _check_linearity(
                 f"{leaf.array.shape}): grad({_LINEAR_A}·v₁ + {_LINEAR_B}·v₂) ≠ "
                 f"{_LINEAR_A}·grad(v₁) + {_LINEAR_B}·grad(v₂)\n  "
                 + _describe(worst, "grad(a·v₁ + b·v₂)", "a·grad(v₁) + b·grad(v₂)")
-                + f"\n  allowed: rounding only ({_ROUNDING_RTOL:g} of the largest entry)",
+                + _rounding_note(worst, scale),
                 input=leaf.name,
                 index=worst.index,
             )
@@ -900,6 +902,17 @@ def _describe(m: _Mismatch, actual_name: str, expected_name: str) -> str:
         f"worst element {m.index}: {actual_name} {m.actual:.10g}, {expected_name} "
         f"{m.expected:.10g}; abs error {m.abs_error:.3e}, rel error {m.rel_error:.3e}"
     )
+
+
+def _rounding_note(worst: _Mismatch, scale: float) -> str:
+    """The allowance of an exact-in-theory comparison, and a hint when float32 explains it."""
+    note = f"\n  allowed: rounding only ({_ROUNDING_RTOL:g} of the largest entry, {scale:.3g})"
+    if worst.abs_error <= _FLOAT32_RTOL * scale:
+        note += (
+            "\n  hint: an error this small is float32 rounding: fn (or an op in it) computes "
+            "in float32 somewhere; keep every step in float64 for the check"
+        )
+    return note
 
 
 def _value(array: np.ndarray, index: tuple[int, ...]) -> str:
