@@ -160,7 +160,12 @@ class Function:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
         try:
-            data = fn.forward(*[t.data for t in inputs], **params)
+            if len(inputs) == 1:  # unrolled for the common arities: ops are called a lot
+                data = fn.forward(inputs[0].data, **params)
+            elif len(inputs) == 2:
+                data = fn.forward(inputs[0].data, inputs[1].data, **params)
+            else:
+                data = fn.forward(*[t.data for t in inputs], **params)
         except (ValueError, IndexError, TypeError) as error:
             raise _op_error(cls.name, inputs, error) from None
         if type(data) is not np.ndarray:
@@ -332,25 +337,36 @@ def _run_backward(
                 holder = node.retained()
                 if holder is not None:
                     leaf_grads[id(holder)] = [holder, g]
-            fast = node.backward_arrays is not None and not create_graph
-            input_grads = node.backward_arrays(g.data) if fast else node.backward(g)
+            if node.backward_arrays is not None and not create_graph:
+                arrays = node.backward_arrays(g.data)
+                input_grads = [None if a is None else _make_tensor(a, False, None) for a in arrays]
+            else:
+                input_grads = node.backward(g)
+                _check_backward_result(node, input_grads)
             if not retain_graph:
                 node.saved = _RELEASED
                 node.out_data = None
             for parent, input_grad in zip(node.parents, input_grads, strict=True):
-                if parent is None or input_grad is None:
-                    continue
-                if fast:
-                    input_grad = _make_tensor(input_grad, False, None)
-                elif not isinstance(input_grad, _Tensor):
-                    raise TypeError(
-                        f"{node.name}.backward returned {type(input_grad).__name__}, "
-                        "expected a Tensor or None for each input"
-                    )
-                deliver(parent, input_grad)
+                if parent is not None and input_grad is not None:
+                    deliver(parent, input_grad)
     finally:
         _GradMode.enabled = previous_mode
     return leaf_grads
+
+
+def _check_backward_result(node: Function, input_grads: Any) -> None:
+    """A user-written backward must return one Tensor (or None) per input."""
+    if not isinstance(input_grads, tuple | list) or len(input_grads) != len(node.parents):
+        raise TypeError(
+            f"{node.name}.backward must return a tuple with one entry per input "
+            f"({len(node.parents)}), got {input_grads!r:.80}"
+        )
+    for input_grad in input_grads:
+        if input_grad is not None and not isinstance(input_grad, _Tensor):
+            raise TypeError(
+                f"{node.name}.backward returned a {type(input_grad).__name__}; expected a "
+                "Tensor or None for each input"
+            )
 
 
 def _seed(output: Tensor, gradient: Any, caller: str, k: int = 0) -> Tensor:
