@@ -7,6 +7,15 @@ check the rest of its contract (see :mod:`tinygrad_seq.testing.gradcheck`);
 
 Only ``strategies`` and the profile functions need ``hypothesis``; it is imported when they
 are used, so the gradient checks work without it.
+
+A property-based test of your own op, kept off relu's kink at 0::
+
+    from hypothesis import given
+    from tinygrad_seq.testing import gradcheck, strategies as tst
+
+    @given(tst.tensors(tst.shapes(), elements=tst.away_from(0.0)))
+    def test_my_relu(x):
+        assert gradcheck(MyRelu.apply, [x])
 """
 
 from __future__ import annotations
