@@ -1,0 +1,221 @@
+"""Module and Parameter: the containers models are built from, as in PyTorch.
+
+A Module registers every Parameter and sub-Module assigned to it as an attribute, in the
+order they are assigned, so ``named_parameters()`` yields dotted names (``"cell.weight_ih"``)
+in definition order and ``state_dict()`` / ``load_state_dict()`` can copy weights by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import numpy as np
+
+from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
+
+__all__ = ["Module", "Parameter"]
+
+
+class Parameter(Tensor):
+    """A Tensor that is a model's weight: it always requires grad and a Module registers it."""
+
+    __slots__ = ()
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = True) -> None:
+        array = _to_array(data, dtype, copy=True)
+        if dtype is None and array.dtype.kind != "f":
+            array = array.astype(DEFAULT_DTYPE)
+        super().__init__(array, requires_grad=requires_grad)
+
+    def __repr__(self) -> str:
+        return "Parameter containing:\n" + super().__repr__()
+
+
+class Module:
+    """Base class of layers and models: subclasses define ``__init__`` and ``forward``.
+
+    Calling a module calls ``forward``. ``training`` is True until ``eval()``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_modules", {})
+        object.__setattr__(self, "training", True)
+
+    # ----------------------------------------------------------------- registration
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
+        params.pop(name, None)
+        modules.pop(name, None)
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif isinstance(value, Module):
+            modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    def register_parameter(self, name: str, param: Parameter | None) -> None:
+        """Register ``param`` under ``name`` (``None`` records an absent optional weight)."""
+        if param is None:
+            object.__setattr__(self, name, None)
+            self._parameters.pop(name, None)
+        else:
+            setattr(self, name, param)
+
+    def add_module(self, name: str, module: Module) -> None:
+        setattr(self, name, module)
+
+    # ----------------------------------------------------------------- traversal
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, in definition order, each parameter once."""
+        seen: set[int] = set()
+        for module_name, module in self.named_modules(prefix):
+            for name, param in module._parameters.items():
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield (f"{module_name}.{name}" if module_name else name), param
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, param in self.named_parameters():
+            yield param
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names."""
+        stack: list[tuple[str, Module]] = [(prefix, self)]
+        seen: set[int] = set()
+        while stack:
+            name, module = stack.pop()
+            if id(module) in seen:
+                continue
+            seen.add(id(module))
+            yield name, module
+            children = [
+                (f"{name}.{child_name}" if name else child_name, child)
+                for child_name, child in module._modules.items()
+            ]
+            stack.extend(reversed(children))
+
+    def modules(self) -> Iterator[Module]:
+        for _, module in self.named_modules():
+            yield module
+
+    def named_children(self) -> Iterator[tuple[str, Module]]:
+        yield from self._modules.items()
+
+    def children(self) -> Iterator[Module]:
+        yield from self._modules.values()
+
+    # ----------------------------------------------------------------- training state
+
+    def train(self, mode: bool = True) -> Module:
+        """Set training mode (dropout active) on this module and all sub-modules."""
+        for module in self.modules():
+            object.__setattr__(module, "training", bool(mode))
+        return self
+
+    def eval(self) -> Module:
+        """Evaluation mode: ``train(False)``."""
+        return self.train(False)
+
+    def zero_grad(self) -> None:
+        """Forget the gradients of all parameters (set them to None)."""
+        for param in self.parameters():
+            param.grad = None
+
+    def requires_grad_(self, requires_grad: bool = True) -> Module:
+        for param in self.parameters():
+            param.requires_grad_(requires_grad)
+        return self
+
+    def to(self, dtype: Any) -> Module:
+        """Convert every parameter (in place, keeping the Parameter objects) to ``dtype``."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"to: parameters must stay floating point, got dtype {dtype}")
+        for param in self.parameters():
+            param.data = param.data.astype(dtype)
+            if param.grad is not None:
+                param.grad = Tensor(param.grad.data.astype(dtype))
+        return self
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    # ----------------------------------------------------------------- state
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Name → a copy of each parameter's array, in definition order."""
+        return {name: param.data.copy() for name, param in self.named_parameters()}
+
+    def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
+        """Copy arrays into the parameters of the same name, cast to each one's dtype.
+
+        All or nothing, as PyTorch's error says: any mis-shaped entry (or, when ``strict``,
+        any missing or unexpected key) raises a RuntimeError naming every offending key
+        with the expected and found shapes, and no parameter is changed.
+        """
+        own = dict(self.named_parameters())
+        problems: list[str] = []
+        if strict:
+            problems += [
+                f"missing key {name!r} (expected shape {own[name].shape})"
+                for name in own
+                if name not in state
+            ]
+            problems += [f"unexpected key {name!r}" for name in state if name not in own]
+        updates: dict[str, np.ndarray] = {}
+        for name, value in state.items():
+            if name not in own:
+                continue
+            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            if array.shape != own[name].shape:
+                problems.append(
+                    f"key {name!r}: expected shape {own[name].shape}, found {array.shape}"
+                )
+                continue
+            updates[name] = array.astype(own[name].dtype, copy=True)
+        if problems:
+            raise RuntimeError(
+                f"load_state_dict: error(s) loading {type(self).__name__}, nothing changed: "
+                + "; ".join(problems)
+            )
+        for name, array in updates.items():
+            own[name].data = array
+
+    # ----------------------------------------------------------------- calling, printing
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.forward(*args, **kwargs)
+
+    def extra_repr(self) -> str:
+        """The text inside this module's parentheses in ``repr`` (its settings)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            child_lines = repr(child).splitlines()
+            lines.append(f"  ({name}): " + child_lines[0])
+            lines += ["  " + line for line in child_lines[1:]]
+        if len(lines) == 1:
+            return lines[0] + ")"
+        return "\n".join(lines) + "\n)"
