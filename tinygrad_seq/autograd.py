@@ -331,18 +331,16 @@ def _run_backward(
                 continue
             if node.saved is _RELEASED:
                 node._raise_released()
-            if wanted_nodes is not None and id(node) in wanted_nodes:
-                wanted_nodes[id(node)] = g
-            if node.retained is not None:
-                holder = node.retained()
-                if holder is not None:
-                    leaf_grads[id(holder)] = [holder, g]
-            if node.backward_arrays is not None and not create_graph:
-                arrays = node.backward_arrays(g.data)
-                input_grads = [None if a is None else _make_tensor(a, False, None) for a in arrays]
-            else:
+            if node.retained is not None or wanted_nodes:
+                _observe(node, g, leaf_grads, wanted_nodes)
+            if create_graph or node.backward_arrays is None:
                 input_grads = node.backward(g)
                 _check_backward_result(node, input_grads)
+            else:
+                input_grads = [
+                    None if a is None else _make_tensor(a, False, None)
+                    for a in node.backward_arrays(g.data)
+                ]
             if not retain_graph:
                 node.saved = _RELEASED
                 node.out_data = None
@@ -352,6 +350,21 @@ def _run_backward(
     finally:
         _GradMode.enabled = previous_mode
     return leaf_grads
+
+
+def _observe(
+    node: Function,
+    g: Tensor,
+    leaf_grads: dict[int, list[Any]],
+    wanted_nodes: dict[int, Tensor | None] | None,
+) -> None:
+    """Record the gradient of a node's output where someone asked for it."""
+    if wanted_nodes and id(node) in wanted_nodes:
+        wanted_nodes[id(node)] = g
+    if node.retained is not None:
+        holder = node.retained()
+        if holder is not None:  # retain_grad(): handed to .grad like a leaf's gradient
+            leaf_grads[id(holder)] = [holder, g]
 
 
 def _check_backward_result(node: Function, input_grads: Any) -> None:
@@ -413,12 +426,9 @@ def backward(
     leaf_grads = _run_backward([tensor], [seed], retain_graph, create_graph)
     handed_out = {id(seed.data)}
     for leaf, g in leaf_grads.values():
-        if create_graph:
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
-            continue
         if leaf.grad is not None:
             g = leaf.grad + g
-        elif id(g.data) in handed_out or g.data.base is not None:
+        elif not create_graph and (id(g.data) in handed_out or g.data.base is not None):
             g = _make_tensor(g.data.copy(), False, None)
         handed_out.add(id(g.data))
         leaf.grad = g
