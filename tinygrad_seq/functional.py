@@ -210,7 +210,8 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
             f"mse_loss: input shape {input.shape} and target shape {target.shape} differ "
             "(broadcasting them is almost always a bug)"
         )
-    squared = (input - target) * (input - target)
+    difference = input - target
+    squared = difference * difference
     if reduction == "none":
         return squared
     if reduction == "sum":

@@ -110,7 +110,9 @@ class Tensor:
         return self.data if dtype is None else self.data.astype(dtype)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", precision=4, threshold=50)
+        body = np.array2string(
+            self.data, separator=", ", precision=4, threshold=50, prefix="tensor("
+        )
         extra = f"shape={self.shape}, dtype={self.dtype}"
         if self.grad_fn is not None:
             extra += f", grad_fn=<{type(self.grad_fn).__name__}>"
