@@ -1,0 +1,344 @@
+"""Checkpoints: ``save(obj, path)`` and ``load(path)`` in one ``.npz`` file, without pickle.
+
+``obj`` is a state dict (name → array or Tensor) or a nested checkpoint such as
+``{'model': model.state_dict(), 'optim': opt.state_dict(), 'step': 12, 'loss': 0.3}``:
+dicts (with str or int keys), lists, tuples, arrays, Tensors, numpy scalars, and the Python
+values None, bool, int, float and str, nested in any way.
+
+The file is an ordinary ``.npz`` (``np.load`` opens it): one ``.npy`` entry per array,
+named after its place in ``obj`` where that name is safe (``model/weight.npy``), and an
+entry ``__tinygrad_seq__.npy`` holding, as UTF-8 JSON in a uint8 array, the structure and
+every non-array value. Nothing is pickled, and loading reads with ``allow_pickle=False``:
+unpickling a file from someone else can run any code they wrote into it.
+
+Three promises, each tested:
+
+- **Atomic**: the file is written to a temporary file in the same directory, flushed to
+  disk (fsync) and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows). A
+  crash leaves either the old checkpoint or the new one, never half of one.
+- **Checked**: the zip comment at the very end of the file holds the SHA-256 of every byte
+  before it, so any truncation or flipped byte is detected on load, not just the ones zip's
+  CRC-32 or numpy's header parser would notice.
+- **Exact**: loading gives back numpy arrays with the same dtype, shape and bits, and the
+  same Python values (floats exactly, via ``float.hex``), dicts, lists and tuples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .tensor import Tensor
+
+__all__ = ["load", "save"]
+
+FORMAT = "tinygrad_seq.checkpoint"
+VERSION = 1
+META_ENTRY = "__tinygrad_seq__"
+
+# The zip comment: a fixed prefix and the hex SHA-256 of all the bytes before the comment.
+_TRAILER_PREFIX = b"tinygrad_seq sha256 "
+_TRAILER_LENGTH = len(_TRAILER_PREFIX) + 64
+_EOCD_SIGNATURE = b"PK\x05\x06"  # zip's end-of-central-directory record (22 bytes + comment)
+_EOCD_SIZE = 22
+
+_ARRAY_KINDS = "biufc"  # bool, integers, floats, complex: all that npy stores without pickle
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_.\-]+")
+
+_PICKLED = (
+    "holds pickled Python objects (entry {name!r}); refusing to load it, because unpickling "
+    "can run arbitrary code"
+)
+_TRUNCATED = (
+    "is truncated or corrupted (its end is missing or damaged: an interrupted write, copy or "
+    "download?)"
+)
+
+PathLike = str | os.PathLike[str]
+
+
+# --------------------------------------------------------------------------- save
+
+
+def save(obj: Any, path: PathLike) -> None:
+    """Write ``obj`` (a state dict or nested checkpoint) to ``path`` atomically.
+
+    The file name is used exactly as given (no ``.npz`` is appended). Raises TypeError,
+    naming the place in ``obj``, for a value that cannot be stored without pickle (an
+    object array, a set, a custom class); ``path`` is then left untouched.
+    """
+    path = os.fspath(path)
+    arrays: dict[str, np.ndarray] = {}
+    tree = _encode(obj, (), arrays, set())
+    meta = {"format": FORMAT, "version": VERSION, "tree": tree}
+    arrays[META_ENTRY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    _write_atomically(path, _zip_with_checksum(arrays))
+
+
+def _encode(
+    value: Any, where: tuple[Any, ...], arrays: dict[str, np.ndarray], path_ids: set[int]
+) -> Any:
+    """The JSON tree for ``value``; its arrays are added to ``arrays`` under fresh names.
+
+    Tree nodes: JSON null/true/false/int/str stand for themselves; a float is
+    ``{"float": hex}``; ``{"array": name}`` and ``{"scalar": name}`` (a numpy scalar) point to
+    entries; ``{"dict": [[key, node], ...]}``, ``{"list": [...]}``, ``{"tuple": [...]}``.
+    """
+    if isinstance(value, Tensor):
+        value = value.data
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return {"float": float(value).hex()}
+    if isinstance(value, np.ndarray | np.generic):
+        array = np.asarray(value)
+        if array.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(
+                f"save: the array at {_describe(where)} has dtype {array.dtype}; only bool, "
+                "integer, float and complex arrays can be stored without pickle"
+            )
+        name = _entry_name(where, arrays)
+        arrays[name] = array
+        return {"scalar" if isinstance(value, np.generic) else "array": name}
+    if isinstance(value, Mapping | list | tuple):
+        if id(value) in path_ids:
+            raise TypeError(f"save: the value at {_describe(where)} contains itself")
+        path_ids.add(id(value))
+        try:
+            if isinstance(value, Mapping):
+                items = []
+                for key, item in value.items():
+                    if isinstance(key, bool) or not isinstance(key, str | int):
+                        raise TypeError(
+                            f"save: dict key {key!r} at {_describe(where)} is a "
+                            f"{type(key).__name__}; keys must be str or int"
+                        )
+                    items.append([key, _encode(item, (*where, key), arrays, path_ids)])
+                return {"dict": items}
+            kind = "list" if isinstance(value, list) else "tuple"
+            return {
+                kind: [_encode(item, (*where, k), arrays, path_ids) for k, item in enumerate(value)]
+            }
+        finally:
+            path_ids.discard(id(value))
+    raise TypeError(
+        f"save: cannot store the {type(value).__name__} at {_describe(where)} without pickle; "
+        "supported are dicts, lists, tuples, arrays, Tensors, numpy scalars, None, bool, int, "
+        "float and str"
+    )
+
+
+def _entry_name(where: tuple[Any, ...], taken: Mapping[str, Any]) -> str:
+    """A readable entry name (``model/cell.weight``) where it is safe, else a numbered one."""
+    parts = [str(key) for key in where]
+    name = "/".join(parts)
+    readable = bool(parts) and all(_SAFE_NAME.fullmatch(p) and p not in (".", "..") for p in parts)
+    if readable and name not in taken and name != META_ENTRY:
+        return name
+    return f"__array_{len(taken)}__"
+
+
+def _describe(where: tuple[Any, ...]) -> str:
+    return "the top level" if not where else "obj" + "".join(f"[{key!r}]" for key in where)
+
+
+def _zip_with_checksum(arrays: Mapping[str, np.ndarray]) -> bytes:
+    """The bytes of an ``.npz`` of ``arrays`` whose zip comment is the SHA-256 of the rest."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, array in arrays.items():
+            with archive.open(name + ".npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array(entry, array, allow_pickle=False)
+        # A placeholder of the final length, so the comment-length field is already right.
+        archive.comment = _TRAILER_PREFIX + b"0" * 64
+    data = bytearray(buffer.getbuffer())
+    digest = hashlib.sha256(data[:-_TRAILER_LENGTH]).hexdigest().encode("ascii")
+    data[-64:] = digest
+    return bytes(data)
+
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Replace ``path`` by a file holding ``data``, all at once or not at all."""
+    directory = os.path.dirname(os.path.abspath(path))
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename makes it the checkpoint
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.remove(temp)
+        except FileNotFoundError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Make the rename itself durable (POSIX; Windows cannot open a directory)."""
+    if os.name != "posix":
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load(path: PathLike) -> Any:
+    """Read a checkpoint written by :func:`save`: arrays come back as numpy arrays.
+
+    Raises ValueError, naming ``path`` and the problem, for an empty, truncated or
+    corrupted file, a file not written by ``save`` (a plain ``np.savez`` file, a
+    ``torch.save`` pickle, ...) and an ``.npz`` holding pickled objects, which is never
+    unpickled.
+    """
+    path = os.fspath(path)
+    with open(path, "rb") as file:
+        data = file.read()
+    _check_container(path, data)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        meta = _read_meta(path, archive)
+        arrays = {
+            name[: -len(".npy")]: _read_array(path, archive, name)
+            for name in archive.namelist()
+            if name != META_ENTRY + ".npy"
+        }
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
+        raise ValueError(f"load: {path!r} is a corrupted checkpoint: {error}") from error
+    names = set(arrays)
+    value = _decode(path, meta["tree"], arrays, names)
+    if names:
+        raise ValueError(
+            f"load: {path!r} is inconsistent: entries {sorted(names)} are not part of the "
+            "stored structure"
+        )
+    return value
+
+
+def _check_container(path: str, data: bytes) -> None:
+    """Refuse anything but an intact file from :func:`save`, saying what it looks like."""
+    if not data:
+        raise ValueError(f"load: {path!r} is empty (0 bytes); the write that made it failed")
+    if not data.startswith(b"PK\x03\x04"):
+        if data.startswith(b"\x93NUMPY"):
+            looks = "a single .npy array (np.save), not a checkpoint"
+        elif data[:1] == b"\x80":
+            looks = "a pickle (e.g. from torch.save or pickle.dump), which is never loaded"
+        else:
+            looks = "not an .npz (zip) file at all"
+        raise ValueError(f"load: {path!r} was not written by tinygrad_seq.save: it is {looks}")
+    trailer = data[-_TRAILER_LENGTH:]
+    eocd = data[-_TRAILER_LENGTH - _EOCD_SIZE : -_TRAILER_LENGTH]
+    is_ours = (
+        trailer.startswith(_TRAILER_PREFIX)
+        and eocd.startswith(_EOCD_SIGNATURE)
+        and int.from_bytes(eocd[-2:], "little") == _TRAILER_LENGTH
+    )
+    if not is_ours:
+        raise ValueError(f"load: {path!r} {_diagnose_foreign(data)}")
+    expected = trailer[len(_TRAILER_PREFIX) :]
+    actual = hashlib.sha256(data[:-_TRAILER_LENGTH]).hexdigest().encode("ascii")
+    if actual != expected:
+        raise ValueError(
+            f"load: {path!r} is corrupted: its SHA-256 checksum does not match its contents "
+            "(the file changed after it was written: a disk, copy or transfer error)"
+        )
+
+
+def _diagnose_foreign(data: bytes) -> str:
+    """Why a zip file without our checksum trailer is refused: truncated, pickled, or foreign."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+        for name in names:
+            with archive.open(name) as entry:
+                np.lib.format.read_array(entry, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):
+            return _PICKLED.format(name=name)
+        return _TRUNCATED
+    except Exception:
+        return _TRUNCATED
+    if META_ENTRY + ".npy" in names:
+        return "is truncated or corrupted: its SHA-256 checksum trailer is missing"
+    return (
+        f"was not written by tinygrad_seq.save (entries {sorted(names)[:5]}, no checksum or "
+        "structure entry); if it is a plain np.savez file, read it with np.load(path)"
+    )
+
+
+def _read_array(path: str, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    if not name.endswith(".npy"):
+        raise ValueError(f"load: {path!r} is inconsistent: entry {name!r} is not a .npy array")
+    try:
+        with archive.open(name) as entry:
+            return np.lib.format.read_array(entry, allow_pickle=False)
+    except ValueError as error:
+        if "pickle" in str(error):
+            raise ValueError(f"load: {path!r} {_PICKLED.format(name=name)}") from error
+        raise ValueError(f"load: {path!r}: entry {name!r} is not a valid array: {error}") from error
+
+
+def _read_meta(path: str, archive: zipfile.ZipFile) -> dict[str, Any]:
+    try:
+        raw = _read_array(path, archive, META_ENTRY + ".npy")
+    except KeyError:
+        raise ValueError(f"load: {path!r} has no {META_ENTRY!r} entry") from None
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(
+            f"load: {path!r}: its structure entry is not valid JSON: {error}"
+        ) from error
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or "tree" not in meta:
+        raise ValueError(f"load: {path!r} was not written by tinygrad_seq.save")
+    if meta.get("version") != VERSION:
+        raise ValueError(
+            f"load: {path!r} has checkpoint format version {meta.get('version')!r}; this "
+            f"tinygrad_seq reads version {VERSION} (upgrade tinygrad_seq to read it)"
+        )
+    return meta
+
+
+def _decode(path: str, node: Any, arrays: Mapping[str, np.ndarray], unused: set[str]) -> Any:
+    """Rebuild the value of a tree node (see :func:`_encode`); ``unused`` loses each entry used."""
+    if node is None or isinstance(node, bool | int | str):
+        return node
+    if isinstance(node, dict) and len(node) == 1:
+        ((kind, body),) = node.items()
+        if kind == "float" and isinstance(body, str):
+            return float.fromhex(body)
+        if kind in ("array", "scalar") and body in unused:
+            unused.discard(body)
+            return arrays[body][()] if kind == "scalar" else arrays[body]
+        if kind == "dict" and isinstance(body, list):
+            if all(isinstance(item, list) and len(item) == 2 and _is_key(item[0]) for item in body):
+                return {key: _decode(path, item, arrays, unused) for key, item in body}
+        if kind in ("list", "tuple") and isinstance(body, list):
+            items = [_decode(path, item, arrays, unused) for item in body]
+            return items if kind == "list" else tuple(items)
+    raise ValueError(f"load: {path!r} is inconsistent: bad structure node {str(node)[:80]}")
+
+
+def _is_key(key: Any) -> bool:
+    return isinstance(key, str) or (isinstance(key, int) and not isinstance(key, bool))
