@@ -5,7 +5,7 @@ The public names live here; see DESIGN in the docs for the contract.
 
 from numpy import float32, float64
 
-from . import functional, ops
+from . import functional, ops, optim
 from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .functional import (
     abs,
@@ -39,6 +39,7 @@ from .functional import (
     var,
     where,
 )
+from .serialization import load, save
 from .tensor import (
     Tensor,
     arange,
@@ -76,6 +77,7 @@ __all__ = [
     "functional",
     "grad",
     "is_grad_enabled",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
@@ -90,11 +92,13 @@ __all__ = [
     "ones",
     "ones_like",
     "ops",
+    "optim",
     "permute",
     "rand",
     "randn",
     "relu",
     "reshape",
+    "save",
     "set_grad_enabled",
     "sigmoid",
     "softmax",
