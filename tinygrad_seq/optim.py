@@ -360,8 +360,9 @@ class SGD(Optimizer):
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
-                # A copy: the buffer is updated in place later and must not alias the grad.
-                buf = state["momentum_buffer"] = grad.copy()
+                # A new array (np.array copies): the buffer is updated in place later and must
+                # not alias the grad, nor be a numpy scalar, which 0-d arithmetic returns.
+                buf = state["momentum_buffer"] = np.array(grad)
             else:
                 buf *= momentum
                 buf += (1 - group["dampening"]) * grad
