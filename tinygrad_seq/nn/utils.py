@@ -61,8 +61,10 @@ def clip_grad_norm_(
         )
     coefficient = max_norm / (total_value + 1e-6)
     if coefficient < 1 or not math.isfinite(total_value):
-        for p in grads:
-            p.grad = from_numpy(p.grad.data * p.grad.data.dtype.type(coefficient))
+        # ∞·0 = NaN is the documented outcome for an infinite norm, not worth a warning.
+        with np.errstate(invalid="ignore"):
+            for p in grads:
+                p.grad = _new_grad(p.grad.data * p.grad.data.dtype.type(coefficient))
     return Tensor(total)
 
 
@@ -77,7 +79,12 @@ def clip_grad_value_(parameters: Tensor | Iterable[Tensor], clip_value: float) -
         raise ValueError(f"clip_grad_value_: clip_value must be ≥ 0, got {clip_value}")
     for p in params:
         if p.grad is not None:
-            p.grad = from_numpy(np.clip(p.grad.data, -clip_value, clip_value))
+            p.grad = _new_grad(np.clip(p.grad.data, -clip_value, clip_value))
+
+
+def _new_grad(values: np.ndarray | np.generic) -> Tensor:
+    # np.asarray: arithmetic on a 0-d array gives a numpy scalar, and a grad holds an array.
+    return from_numpy(np.asarray(values))
 
 
 def _vector_norm(array: np.ndarray, norm_type: float) -> np.ndarray:
