@@ -1,0 +1,324 @@
+"""Checkpoints: exact round trips, atomic writes, and clear refusals of damaged or foreign
+files (truncated, flipped bytes, plain np.savez, pickles)."""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import tinygrad_seq as ts
+from tinygrad_seq import optim, serialization
+from tinygrad_seq.nn import Linear, Parameter, Sequential
+
+# --------------------------------------------------------------------------- identity
+
+
+def assert_identical(loaded, original):
+    """Same structure, types and bits (NaN payloads and −0.0 included); Tensors load as arrays."""
+    if isinstance(original, ts.Tensor):
+        original = original.data
+    if isinstance(original, np.ndarray):
+        assert isinstance(loaded, np.ndarray), type(loaded)
+        assert (loaded.dtype, loaded.shape) == (original.dtype, original.shape)
+        assert np.ascontiguousarray(loaded).tobytes() == np.ascontiguousarray(original).tobytes()
+    elif isinstance(original, np.generic):
+        assert type(loaded) is type(original) and loaded.tobytes() == original.tobytes()
+    elif isinstance(original, float):
+        assert type(loaded) is float and struct.pack("<d", loaded) == struct.pack("<d", original)
+    elif isinstance(original, dict):
+        assert type(loaded) is dict and list(loaded) == list(original)
+        for key in original:
+            assert_identical(loaded[key], original[key])
+    elif isinstance(original, list | tuple):
+        assert type(loaded) is type(original) and len(loaded) == len(original)
+        for a, b in zip(loaded, original, strict=True):
+            assert_identical(a, b)
+    else:
+        assert type(loaded) is type(original) and loaded == original
+
+
+DTYPES = [np.float32, np.float64, np.int64, np.bool_]
+
+
+def any_arrays():
+    """Arrays of the checkpoint dtypes, any values (NaN, ±inf, −0.0), 0-d and empty shapes."""
+    return st.sampled_from(DTYPES).flatmap(
+        lambda dtype: hnp.arrays(dtype, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0))
+    )
+
+
+keys = st.text(min_size=0, max_size=12)  # any text: '/', '..', '', unicode, '__tinygrad_seq__'
+
+
+@given(st.dictionaries(keys, any_arrays(), max_size=6))
+def test_state_dicts_round_trip_bit_identically(tmp_path_factory, state):
+    path = tmp_path_factory.mktemp("ckpt") / "state.npz"
+    ts.save(state, path)
+    assert_identical(ts.load(path), state)
+
+
+leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+    | any_arrays()
+    | st.sampled_from(DTYPES)
+    .flatmap(lambda dtype: hnp.from_dtype(np.dtype(dtype)))
+    .map(lambda value: np.asarray(value)[()])
+)
+trees = st.recursive(
+    leaves,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.lists(children, max_size=3).map(tuple)
+        | st.dictionaries(keys | st.integers(-5, 5), children, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(st.dictionaries(keys, trees, max_size=4))
+def test_nested_checkpoints_round_trip_bit_identically(tmp_path_factory, checkpoint):
+    path = tmp_path_factory.mktemp("ckpt") / "checkpoint.npz"
+    ts.save(checkpoint, path)
+    assert_identical(ts.load(path), checkpoint)
+
+
+def test_a_training_checkpoint_restores_model_and_optimizer(tmp_path):
+    model = Sequential(Linear(3, 4, rng=np.random.default_rng(0)), Linear(4, 2))
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    x = ts.randn(5, 3, rng=np.random.default_rng(1))
+    model(x).sum().backward()
+    opt.step()
+    checkpoint = {"model": model.state_dict(), "optim": opt.state_dict(), "step": 12, "loss": 0.3}
+    ts.save(checkpoint, str(tmp_path / "run.ckpt"))
+    assert os.listdir(tmp_path) == ["run.ckpt"]  # the name as given, no temp file left
+
+    loaded = ts.load(tmp_path / "run.ckpt")
+    assert_identical(loaded, checkpoint)
+    fresh = Sequential(Linear(3, 4, rng=np.random.default_rng(7)), Linear(4, 2))
+    assert not np.array_equal(fresh(x).data, model(x).data)
+    fresh.load_state_dict(loaded["model"])
+    np.testing.assert_array_equal(fresh(x).data, model(x).data)
+    fresh_opt = optim.Adam(fresh.parameters())
+    fresh_opt.load_state_dict(loaded["optim"])
+    assert fresh_opt.state_dict()["param_groups"] == opt.state_dict()["param_groups"]
+
+
+def test_tensors_and_parameters_load_as_arrays(tmp_path):
+    ts.save({"p": Parameter(np.ones(2)), "t": ts.tensor([1, 2])}, tmp_path / "c.npz")
+    loaded = ts.load(tmp_path / "c.npz")
+    assert type(loaded["p"]) is np.ndarray and loaded["t"].dtype == np.int64
+
+
+def test_the_file_is_an_ordinary_npz_with_readable_entry_names(tmp_path):
+    ts.save({"model": {"cell.weight_ih": np.ones(2)}, "weird/key": np.zeros(1)}, tmp_path / "c")
+    with np.load(tmp_path / "c", allow_pickle=False) as npz:
+        names = set(npz.files)
+    assert "model/cell.weight_ih" in names and "__tinygrad_seq__" in names
+    assert "weird/key" not in names  # unsafe names get a numbered entry instead
+
+
+@pytest.mark.parametrize(
+    ("obj", "match"),
+    [
+        ({"a": {1, 2}}, r"cannot store the set at obj\['a'\]"),
+        ({"a": np.array([None])}, r"array at obj\['a'\] has dtype object"),
+        ({"a": {True: 1}}, "dict key True"),
+        ({"a": [object()]}, r"object at obj\['a'\]\[0\]"),
+    ],
+)
+def test_unstorable_values_are_refused_and_leave_the_file_alone(tmp_path, obj, match):
+    path = tmp_path / "c.npz"
+    ts.save({"old": np.ones(1)}, path)
+    before = path.read_bytes()
+    with pytest.raises(TypeError, match=match):
+        ts.save(obj, path)
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_a_structure_that_contains_itself_is_refused(tmp_path):
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(TypeError, match="contains itself"):
+        ts.save(loop, tmp_path / "c.npz")
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+class _HalfWriter(io.FileIO):
+    """A file whose write stores half the bytes and then fails, as a full disk would."""
+
+    def write(self, data):
+        super().write(bytes(data)[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+
+def _crash_mid_write(monkeypatch):
+    monkeypatch.setattr(serialization.os, "fdopen", lambda fd, mode: _HalfWriter(fd, "wb"))
+
+
+def _crash_in_fsync(monkeypatch):
+    def fail(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(serialization.os, "fsync", fail)
+
+
+def _crash_in_rename(monkeypatch):
+    def fail(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serialization.os, "replace", fail)
+
+
+@pytest.mark.parametrize("crash", [_crash_mid_write, _crash_in_fsync, _crash_in_rename])
+def test_a_crash_while_saving_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch, crash):
+    path = tmp_path / "model.npz"
+    ts.save({"w": np.arange(3.0)}, path)
+    before = path.read_bytes()
+    crash(monkeypatch)
+    with pytest.raises((OSError, KeyboardInterrupt)):
+        ts.save({"w": np.arange(1000.0)}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["model.npz"]  # no temporary file left behind
+    np.testing.assert_array_equal(ts.load(path)["w"], np.arange(3.0))
+
+
+def test_a_crash_on_a_first_save_leaves_no_file(tmp_path, monkeypatch):
+    _crash_in_fsync(monkeypatch)
+    with pytest.raises(OSError):
+        ts.save({"w": np.ones(2)}, tmp_path / "new.npz")
+    assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+@pytest.fixture(scope="module")
+def saved_bytes(tmp_path_factory):
+    path = tmp_path_factory.mktemp("good") / "good.npz"
+    model = Linear(3, 2, rng=np.random.default_rng(0))
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    model(ts.ones(1, 3)).sum().backward()
+    opt.step()
+    ts.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": 1}, path)
+    return path.read_bytes()
+
+
+def _load_error(path):
+    with pytest.raises(ValueError) as info:
+        ts.load(path)
+    assert repr(str(path)) in str(info.value)  # names the path
+    return str(info.value)
+
+
+@given(st.data())
+def test_a_truncated_file_is_refused(tmp_path_factory, saved_bytes, data):
+    cut = data.draw(st.integers(0, len(saved_bytes) - 1), label="cut")
+    path = tmp_path_factory.mktemp("cut") / "cut.npz"
+    path.write_bytes(saved_bytes[:cut])
+    message = _load_error(path)
+    assert any(word in message for word in ("truncated", "empty", "not an .npz")), message
+
+
+@given(st.data())
+def test_any_flipped_byte_is_detected(tmp_path_factory, saved_bytes, data):
+    position = data.draw(st.integers(0, len(saved_bytes) - 1), label="position")
+    mask = data.draw(st.integers(1, 255), label="xor mask")
+    damaged = bytearray(saved_bytes)
+    damaged[position] ^= mask
+    path = tmp_path_factory.mktemp("flip") / "flip.npz"
+    path.write_bytes(bytes(damaged))
+    _load_error(path)
+
+
+def test_a_checksum_mismatch_is_named(tmp_path, saved_bytes):
+    # Flip a byte of array data: zip's structure is intact, only the checksum notices.
+    damaged = bytearray(saved_bytes)
+    damaged[saved_bytes.index(b"\x93NUMPY") + 200] ^= 1
+    path = tmp_path / "bad.npz"
+    path.write_bytes(bytes(damaged))
+    assert "SHA-256 checksum does not match" in _load_error(path)
+
+
+def test_a_plain_np_savez_file_is_refused(tmp_path):
+    path = tmp_path / "plain.npz"
+    np.savez(path, weight=np.ones(3))
+    message = _load_error(path)
+    assert "not written by tinygrad_seq.save" in message and "np.load" in message
+
+
+def test_an_empty_file_and_other_formats_are_named(tmp_path):
+    cases = {
+        "empty.npz": (b"", "empty"),
+        "notes.npz": (b"just some text\n", "not an .npz"),
+        "pickle.npz": (pickle.dumps({"w": 1}), "a pickle"),
+    }
+    for name, (content, expected) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        assert expected in _load_error(tmp_path / name)
+    np.save(tmp_path / "single.npy", np.ones(2))
+    assert "single .npy array" in _load_error(tmp_path / "single.npy")
+
+
+_unpickled = []
+
+
+def _record_unpickling():
+    _unpickled.append(True)
+    return "payload"
+
+
+class _Payload:
+    """Unpickling this calls a function: what a malicious file would do."""
+
+    def __reduce__(self):
+        return (_record_unpickling, ())
+
+
+def test_a_pickle_inside_an_npz_is_refused_and_never_run(tmp_path):
+    path = tmp_path / "evil.npz"
+    np.savez(path, w=np.array([_Payload()], dtype=object))
+    assert "pickled Python objects (entry 'w.npy')" in _load_error(path)
+    assert not _unpickled
+
+
+def test_a_pickle_in_a_file_that_looks_like_ours_is_refused(tmp_path, monkeypatch):
+    # An attacker can compute SHA-256 too: the pickle refusal must not rely on the checksum.
+    write_array = np.lib.format.write_array
+
+    def write_with_pickle(file, array, allow_pickle=False):
+        write_array(file, array, allow_pickle=True)
+
+    monkeypatch.setattr(np.lib.format, "write_array", write_with_pickle)
+    monkeypatch.setattr(serialization, "_ARRAY_KINDS", "biufcO")
+    path = tmp_path / "evil.npz"
+    ts.save({"w": np.array([_Payload()], dtype=object)}, path)
+    monkeypatch.undo()
+    assert "pickled Python objects (entry 'w.npy')" in _load_error(path)
+    assert not _unpickled
+
+
+def test_a_missing_file_is_a_file_not_found_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        ts.load(tmp_path / "nope.npz")
+
+
+def test_float_values_survive_exactly(tmp_path):
+    values = {"third": 1 / 3, "nan": math.nan, "neg_zero": -0.0, "inf": -math.inf, "tiny": 5e-324}
+    ts.save(values, tmp_path / "f.npz")
+    assert_identical(ts.load(tmp_path / "f.npz"), values)
