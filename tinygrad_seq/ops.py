@@ -424,11 +424,14 @@ class _Extremum(Function):
     reduce: Any = None
 
     def forward(self, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
-        if x.size == 0:
-            raise ValueError(f"{self.name}: cannot reduce an empty tensor (shape {x.shape})")
         self.kept_shape = _keepdims_shape(x.shape, axis)
         self.axis = axis
-        return type(self).reduce(x, axis=axis, keepdims=keepdims)
+        try:
+            return type(self).reduce(x, axis=axis, keepdims=keepdims)
+        except ValueError:  # an empty axis has no largest (or smallest) element
+            raise ValueError(
+                f"{self.name}: cannot reduce an empty tensor (shape {x.shape}) along axis {axis}"
+            ) from None
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
         (x,) = self.saved
