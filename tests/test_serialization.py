@@ -322,3 +322,10 @@ def test_float_values_survive_exactly(tmp_path):
     values = {"third": 1 / 3, "nan": math.nan, "neg_zero": -0.0, "inf": -math.inf, "tiny": 5e-324}
     ts.save(values, tmp_path / "f.npz")
     assert_identical(ts.load(tmp_path / "f.npz"), values)
+
+
+def test_a_torch_save_file_is_refused_without_unpickling(tmp_path):
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "model.pt"
+    torch.save({"w": torch.ones(2)}, path)
+    assert "a zip file but not an .npz" in _load_error(path)

@@ -95,12 +95,7 @@ def _encode(
     """
     if isinstance(value, Tensor):
         value = value.data
-    if value is None or isinstance(value, bool | str):
-        return value
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return {"float": float(value).hex()}
+    # Before the Python types: np.float64 is a float subclass, and must stay np.float64.
     if isinstance(value, np.ndarray | np.generic):
         array = np.asarray(value)
         if array.dtype.kind not in _ARRAY_KINDS:
@@ -111,6 +106,12 @@ def _encode(
         name = _entry_name(where, arrays)
         arrays[name] = array
         return {"scalar" if isinstance(value, np.generic) else "array": name}
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return {"float": float(value).hex()}
     if isinstance(value, Mapping | list | tuple):
         if id(value) in path_ids:
             raise TypeError(f"save: the value at {_describe(where)} contains itself")
@@ -268,22 +269,29 @@ def _check_container(path: str, data: bytes) -> None:
 def _diagnose_foreign(data: bytes) -> str:
     """Why a zip file without our checksum trailer is refused: truncated, pickled, or foreign."""
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-        names = archive.namelist()
-        for name in names:
-            with archive.open(name) as entry:
-                np.lib.format.read_array(entry, allow_pickle=False)
-    except ValueError as error:
-        if "pickle" in str(error):
-            return _PICKLED.format(name=name)
-        return _TRUNCATED
+        names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     except Exception:
         return _TRUNCATED
+    listed = f"entries {sorted(names)[:5]}"
+    if not all(name.endswith(".npy") for name in names):
+        return (
+            f"was not written by tinygrad_seq.save: it is a zip file but not an .npz ({listed}; "
+            "a torch.save file, perhaps? It is never unpickled here)"
+        )
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    for name in names:
+        try:
+            with archive.open(name) as entry:
+                np.lib.format.read_array(entry, allow_pickle=False)
+        except ValueError as error:
+            return _PICKLED.format(name=name) if "pickle" in str(error) else _TRUNCATED
+        except Exception:
+            return _TRUNCATED
     if META_ENTRY + ".npy" in names:
         return "is truncated or corrupted: its SHA-256 checksum trailer is missing"
     return (
-        f"was not written by tinygrad_seq.save (entries {sorted(names)[:5]}, no checksum or "
-        "structure entry); if it is a plain np.savez file, read it with np.load(path)"
+        f"was not written by tinygrad_seq.save ({listed}, no checksum or structure entry); "
+        "if it is a plain np.savez file, read it with np.load(path)"
     )
 
 
