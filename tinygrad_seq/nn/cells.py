@@ -190,12 +190,12 @@ class RNNCell(_GatedCell):
 
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
         x = self.check_input(x)
-        s_prev = self.check_state(x, h, "h")  # s_{t−1}
-        U, W = self.weight_ih, self.weight_hh
-        pre = _affine(x, U, self.bias_ih) + _affine(s_prev, W, self.bias_hh)  # β_s split in two
-        # s_t = tanh(U·x_t + W·s_{t−1} + β_s)
-        s_t = pre.tanh() if self.nonlinearity == "tanh" else pre.relu()
-        return s_t
+        s_prev = self.check_state(x, h, "h")
+        # U·x_t + β   and   W·s_{t−1} + β: together the pre-activation of s_t
+        pre = _affine(x, self.weight_ih, self.bias_ih) + _affine(
+            s_prev, self.weight_hh, self.bias_hh
+        )
+        return pre.tanh() if self.nonlinearity == "tanh" else pre.relu()  # s_t
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -239,9 +239,10 @@ class LSTMCell(_GatedCell):
                 + (f" of length {len(state)}" if isinstance(state, tuple | list) else "")
             )
         h_prev, c_prev = self.check_state(x, state[0], "h"), self.check_state(x, state[1], "c")
-        U, W = self.weight_ih, self.weight_hh  # [U_i; U_f; U_g; U_o] and [W_i; W_f; W_g; W_o]
         # All four gates' pre-activations in one product: columns are blocks i | f | g | o.
-        gates = _affine(x, U, self.bias_ih) + _affine(h_prev, W, self.bias_hh)
+        gates = _affine(x, self.weight_ih, self.bias_ih) + _affine(
+            h_prev, self.weight_hh, self.bias_hh
+        )
         i_pre, f_pre, g_pre, o_pre = gates.chunk(4, axis=1)
         f_t = f_pre.sigmoid()  # forget gate f_t
         i_t = i_pre.sigmoid()  # input gate i_t
