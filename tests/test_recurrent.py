@@ -364,9 +364,12 @@ def test_layer_gradcheck(kind, options, with_hx, lengths):
 
 @pytest.mark.parametrize("kind", list(LAYERS))
 def test_layer_is_the_cells_driven_by_recurrent(kind):
-    """A 2-layer bidirectional layer equals the composition written out by hand."""
+    """A 2-layer bidirectional layer equals the composition written out by hand.
+
+    Exactly with fused=False; the fused kernels agree to rounding (tests/test_kernels.py).
+    """
     rng = np.random.default_rng(12)
-    layer = make_layer(kind, 3, 2, num_layers=2, bidirectional=True)
+    layer = make_layer(kind, 3, 2, num_layers=2, bidirectional=True, fused=False)
     x = ts.tensor(rng.uniform(-1, 1, (4, 2, 3)))
     output, h_n = layer(x)
     layer_input, finals = x, []
@@ -479,9 +482,9 @@ def test_layer_output_and_state_shapes():
     out, (h_n, c_n) = nn.LSTM(2, 5, batch_first=True)(ts.randn(3, 4, 2))
     assert out.shape == (3, 4, 5) and h_n.shape == c_n.shape == (1, 3, 5)
     layer = nn.RNN(2, 5, num_layers=2)
-    layer(x, keep_states=True)
+    _, h_n = layer(x, keep_states=True)
     assert len(layer.states) == 2 and len(layer.states[-1]) == 4
-    np.testing.assert_array_equal(layer.states[-1][-1].data, layer(x)[1].data[-1])
+    np.testing.assert_array_equal(layer.states[-1][-1].data, h_n.data[-1])
 
 
 def test_loaded_or_assigned_weights_reach_the_cells():

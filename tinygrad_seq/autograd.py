@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .tensor import Tensor
 
 __all__ = [
+    "DoubleBackwardError",
     "Function",
     "enable_grad",
     "grad",
@@ -133,9 +134,11 @@ class Function:
     Subclasses set ``name`` and implement ``forward(self, *arrays, **params) -> ndarray`` and
     ``backward(self, grad) -> tuple`` (one entry per tensor input: a Tensor, or ``None`` for
     an input that needs no gradient). ``save_inputs`` keeps the input Tensors for backward
-    (as ``self.saved``); ``save_output`` keeps the output array, read back with
-    :meth:`output`. The gradients returned may have the broadcast shape of the output: the
-    engine sums them back to each input's shape.
+    (as ``self.saved``); without it, ``forward`` may set ``self.saved`` to arrays of its own
+    (a hand-derived backward's buffers), released after backward like the inputs would be.
+    ``save_output`` keeps the output array, read back with :meth:`output`. The gradients
+    returned may have the broadcast shape of the output: the engine sums them back to each
+    input's shape.
     """
 
     __slots__ = ("parents", "saved", "out_data", "shape", "dtype", "out", "retained", "__dict__")
@@ -179,7 +182,10 @@ class Function:
             return _make_tensor(data, False, None)
         out = _make_tensor(data, True, fn)
         fn.parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
-        fn.saved = inputs if cls.save_inputs else ()
+        if cls.save_inputs:
+            fn.saved = inputs
+        elif not hasattr(fn, "saved"):  # forward may keep arrays of its own in self.saved
+            fn.saved = ()
         fn.out_data = data if cls.save_output else None
         fn.shape = data.shape
         fn.dtype = data.dtype
@@ -213,6 +219,11 @@ class Function:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
+
+
+class DoubleBackwardError(RuntimeError):
+    """A Function whose derivative exists only on arrays (a fused kernel) was asked for a
+    differentiable backward (``create_graph=True``)."""
 
 
 def _op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exception:

@@ -10,7 +10,9 @@ the engine sums the gradients of the weights over the steps that share them.
 
 ``RNN``, ``LSTM`` and ``GRU`` stack such drivers the way ``torch.nn`` does (layers,
 directions, dropout between layers) with PyTorch's parameter names and return values, so a
-``state_dict`` copied from PyTorch gives the same numbers.
+``state_dict`` copied from PyTorch gives the same numbers. By default (``fused=True``) each
+layer and direction runs as one fused kernel (:mod:`tinygrad_seq.kernels`), which computes
+the same numbers as the driver with a hand-derived backward; ``fused=False`` runs the cells.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from .. import kernels
 from ..tensor import Tensor, default_generator, zeros_like
 from .cells import Cell, GRUCell, LSTMCell, RNNCell, State
 from .module import Module
@@ -150,9 +153,14 @@ class _RecurrentLayer(Module):
     ``_reverse`` for d = 1), and are the very Parameter objects of that cell. Layer 0 takes
     ``input_size`` features, layer k > 0 the H (or 2H, both directions concatenated) outputs
     of layer k − 1.
+
+    ``fused=True`` (the default) runs each layer and direction as one fused kernel;
+    ``fused=False`` runs the cells through :class:`Recurrent` (the teaching path, and the
+    one whose gradient can be differentiated again). Both give the same numbers.
     """
 
     _cell_type: type[Cell]
+    _kernel: Any
 
     def __init__(
         self,
@@ -164,6 +172,7 @@ class _RecurrentLayer(Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        fused: bool = True,
         dtype: Any = None,
         rng: np.random.Generator | None = None,
         **cell_options: Any,
@@ -176,7 +185,7 @@ class _RecurrentLayer(Module):
             raise ValueError(f"{name}: dropout must be between 0 and 1, got {dropout}")
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional = bidirectional
+        self.bidirectional, self.fused = bidirectional, fused
         self.num_directions = 2 if bidirectional else 1
         self.rng = rng
         self._cells: list[Cell] = []  # private, one per (layer, direction): not sub-modules
@@ -226,7 +235,8 @@ class _RecurrentLayer(Module):
         forward direction first. ``lengths`` (B,) as in :class:`Recurrent`: padded outputs are
         zero and h_n is each sequence's state at its own end. With ``keep_states`` the
         per-step states are kept in ``self.states``, one list per (layer, direction) in
-        h_n's order (``self.states[-1]`` belongs to the top layer's last direction).
+        h_n's order (``self.states[-1]`` belongs to the top layer's last direction); they
+        are the cells' own tensors, so ``keep_states=True`` runs the cells even when fused.
         """
         name = type(self).__name__
         x = x if isinstance(x, Tensor) else Tensor(x)
@@ -246,6 +256,8 @@ class _RecurrentLayer(Module):
         if self.batch_first:
             x = x.transpose(0, 1)
         initial = self._initial_states(hx, x.shape[1])
+        fused = self.fused and not keep_states
+        valid = None if lengths is None or not fused else _step_masks(lengths, *x.shape[:2])
 
         finals: list[State] = []
         kept: list[list[State]] = []
@@ -257,16 +269,28 @@ class _RecurrentLayer(Module):
             outputs = []
             for direction in range(self.num_directions):
                 k = layer * self.num_directions + direction
-                driver = Recurrent(self._cells[k], reverse=direction == 1)
-                out, final = driver(layer_input, initial[k], lengths, keep_states)
+                if fused:
+                    out, final = self._run_kernel(
+                        layer_input, initial[k], self._cells[k], direction == 1, valid
+                    )
+                else:
+                    driver = Recurrent(self._cells[k], reverse=direction == 1)
+                    out, final = driver(layer_input, initial[k], lengths, keep_states)
+                    kept.append(driver.states)
                 outputs.append(out)
                 finals.append(final)
-                kept.append(driver.states)
             layer_input = outputs[0] if len(outputs) == 1 else F.cat(outputs, axis=2)
 
         self.states = kept if keep_states else None
         output = layer_input.transpose(0, 1) if self.batch_first else layer_input
         return output, self._stack_finals(finals)
+
+    def _run_kernel(
+        self, x: Tensor, state: State, cell: Cell, reverse: bool, valid: np.ndarray | None
+    ) -> tuple[Tensor, State]:
+        """One layer and direction through the fused kernel: (outputs, final state)."""
+        weights = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        return type(self)._kernel(x, state, *weights, reverse=reverse, valid=valid)
 
     # The state layout differs between LSTM ((h, c)) and the others (h): subclasses adapt.
 
@@ -300,6 +324,8 @@ class _RecurrentLayer(Module):
             text += f", dropout={self.dropout}"
         if self.bidirectional:
             text += ", bidirectional=True"
+        if not self.fused:
+            text += ", fused=False"
         return text
 
 
@@ -307,7 +333,8 @@ class RNN(_RecurrentLayer):
     """A stack of Elman layers, s_t = tanh(U·x_t + W·s_{t−1} + β_s), as ``torch.nn.RNN``.
 
     ``RNN(input_size, hidden_size, num_layers=1, nonlinearity='tanh', bias=True,
-    batch_first=False, dropout=0.0, bidirectional=False)`` — PyTorch's argument order.
+    batch_first=False, dropout=0.0, bidirectional=False, *, fused=True)`` — PyTorch's argument
+    order.
     ``forward(x, hx=None, lengths=None) -> (output, h_n)``; see ``_RecurrentLayer.forward``.
     """
 
@@ -324,6 +351,7 @@ class RNN(_RecurrentLayer):
         dropout: float = 0.0,
         bidirectional: bool = False,
         *,
+        fused: bool = True,
         dtype: Any = None,
         rng: np.random.Generator | None = None,
     ) -> None:
@@ -335,11 +363,20 @@ class RNN(_RecurrentLayer):
             batch_first,
             dropout,
             bidirectional,
+            fused=fused,
             dtype=dtype,
             rng=rng,
             nonlinearity=nonlinearity,
         )
         self.nonlinearity = nonlinearity
+
+    def _run_kernel(
+        self, x: Tensor, state: State, cell: Cell, reverse: bool, valid: np.ndarray | None
+    ) -> tuple[Tensor, State]:
+        weights = (cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh)
+        return kernels.rnn(
+            x, state, *weights, nonlinearity=self.nonlinearity, reverse=reverse, valid=valid
+        )
 
     def extra_repr(self) -> str:
         text = super().extra_repr()
@@ -354,6 +391,7 @@ class LSTM(_RecurrentLayer):
     """
 
     _cell_type = LSTMCell
+    _kernel = kernels.lstm
 
     def _initial_states(self, hx: Any, batch: int) -> list[State]:
         if hx is None:
@@ -374,3 +412,4 @@ class GRU(_RecurrentLayer):
     """
 
     _cell_type = GRUCell
+    _kernel = kernels.gru

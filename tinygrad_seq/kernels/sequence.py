@@ -1,0 +1,113 @@
+"""What the fused kernels share: the Function base, time order, padding masks, the checks.
+
+A fused kernel runs one layer in one direction over the whole sequence as a single
+:class:`~tinygrad_seq.autograd.Function`. Its one output packs every state it computed, in
+*processing order* k = 0 … T (row 0 is the initial state, row k + 1 the state after the
+k-th step read): reading backwards (``reverse=True``) is reading the time-flipped input
+forwards, so each kernel is written once, for the forward direction. The wrappers in
+``rnn.py``, ``lstm.py`` and ``gru.py`` unpack the outputs and the final state with slicing
+(views, no copies).
+
+Padding (``valid``, a (T, B) bool mask, False at the padded steps of each sequence) follows
+:class:`~tinygrad_seq.nn.Recurrent`: at a padded step the state is carried unchanged, so it
+receives the gradient of the next state unchanged and its gates receive none; the output
+there is zero (the wrappers apply the mask to the outputs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from ..autograd import DoubleBackwardError, Function
+from ..tensor import Tensor, _make_tensor
+
+__all__ = ["SequenceFunction", "StepMasks"]
+
+
+class SequenceFunction(Function):
+    """Base of the fused kernels: backward is hand-derived BPTT on arrays only.
+
+    ``forward`` keeps the buffers its backward needs in ``self.saved`` (released after
+    backward). The derivative exists only as ``backward_arrays``, so the gradient cannot be
+    differentiated again: ``backward`` (the engine calls it under ``create_graph=True``)
+    raises an error that says to use the composed cells instead.
+    """
+
+    save_inputs = False
+    save_output = True
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, ...]:
+        raise DoubleBackwardError(
+            f"{self.name}: the fused kernel's backward is hand-derived numpy, so its gradient "
+            "cannot be differentiated again (create_graph=True, double backward). Build the "
+            "layer with fused=False: the composed cells support gradients of any order."
+        )
+
+
+class StepMasks:
+    """Which rows of the batch each step updates, in processing order.
+
+    ``kind[k]`` is ``"all"`` (no padding at step k), ``"none"`` (every sequence has ended:
+    nothing to compute) or ``"some"``; for ``"some"``, ``padded[k]`` holds the indices of
+    the rows that carry their state through step k.
+    """
+
+    def __init__(self, valid: np.ndarray | None, T: int, B: int, reverse: bool) -> None:
+        self.kind = ["all"] * T
+        self.padded: dict[int, np.ndarray] = {}
+        if valid is None:
+            return
+        valid = np.asarray(valid, dtype=bool)
+        if valid.shape != (T, B):
+            raise ValueError(f"valid must be a (T, B) = {(T, B)} bool mask, got {valid.shape}")
+        ordered = valid[::-1] if reverse else valid
+        for k, row in enumerate(ordered):
+            if not row.all():
+                self.kind[k] = "some" if row.any() else "none"
+                self.padded[k] = np.flatnonzero(~row)
+
+
+def check_sequence(name: str, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, gates: int) -> int:
+    """The hidden size H, after checking x (T, B, D) against the weight shapes."""
+    rows, H = weight_hh.shape
+    if rows != gates * H or weight_ih.shape != (rows, x.shape[-1]) or x.ndim != 3:
+        raise ValueError(
+            f"{name}: input {x.shape} (T, B, D) does not fit weight_ih {weight_ih.shape} and "
+            f"weight_hh {weight_hh.shape}; expected ({gates}·H, D) and ({gates}·H, H)"
+        )
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: the sequence has no time steps (input shape {x.shape})")
+    return H
+
+
+def initial(name: str, state: Tensor | None, x: Tensor, H: int, dtype: np.dtype) -> Tensor:
+    """The initial state, checked to be (B, H); None gives zeros."""
+    if state is None:
+        return _make_tensor(np.zeros((x.shape[1], H), dtype=dtype), False, None)
+    if not isinstance(state, Tensor) or state.shape != (x.shape[1], H):
+        found = state.shape if isinstance(state, Tensor) else type(state).__name__
+        raise ValueError(
+            f"{name}: the initial state must be (B, H) = {(x.shape[1], H)}, got {found}"
+        )
+    return state
+
+
+def time_ordered(packed: Tensor, reverse: bool, T: int, part: int | None = None) -> Tensor:
+    """Rows 1 … T of the packed states (of ``packed[part]``) by time position: (T, B, H)."""
+    rows = slice(T, 0, -1) if reverse else slice(1, None)
+    return packed[rows] if part is None else packed[part, rows]
+
+
+def mask_outputs(outputs: Tensor, valid: Any) -> Tensor:
+    """Zero the outputs at padded steps, as :class:`~tinygrad_seq.nn.Recurrent` does."""
+    if valid is None or np.all(valid):
+        return outputs
+    return F.where(np.asarray(valid)[:, :, None], outputs, 0.0)
+
+
+def flipped(x: np.ndarray, reverse: bool) -> np.ndarray:
+    """``x`` in processing order: time-flipped when reading backwards."""
+    return x[::-1] if reverse else x
