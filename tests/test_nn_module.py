@@ -36,6 +36,13 @@ def test_named_parameters_are_dotted_and_in_definition_order():
     ]
 
 
+def test_replacing_a_parameter_keeps_its_place_in_the_order():
+    layer = nn.Linear(2, 3)
+    layer.weight = nn.Parameter(np.zeros((3, 2)))
+    assert list(layer.state_dict()) == ["weight", "bias"]
+    np.testing.assert_array_equal(layer.state_dict()["weight"], 0)
+
+
 def test_children_modules_and_reassignment():
     model = TwoLayer()
     assert [type(m).__name__ for m in model.children()] == ["Linear", "Sequential"]

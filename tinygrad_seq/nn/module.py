@@ -53,12 +53,16 @@ class Module:
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
             )
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
-        params.pop(name, None)
-        modules.pop(name, None)
+        # Replacing a parameter (or sub-module) keeps its place in the definition order.
         if isinstance(value, Parameter):
+            modules.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
+            params.pop(name, None)
             modules[name] = value
+        else:
+            params.pop(name, None)
+            modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
