@@ -47,6 +47,9 @@ class Add(Function):
     def backward(self, g: Tensor) -> tuple[Tensor, Tensor]:
         return g, g
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return g, g
+
 
 class Sub(Function):
     """y = a − b;  ∂L/∂a = g,  ∂L/∂b = −g."""
@@ -60,6 +63,9 @@ class Sub(Function):
     def backward(self, g: Tensor) -> tuple[Tensor, Tensor | None]:
         return g, (-g if self.needs_grad(1) else None)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        return g, (-g if self.parents[1] is not None else None)
+
 
 class Neg(Function):
     """y = −x;  ∂L/∂x = −g."""
@@ -71,6 +77,9 @@ class Neg(Function):
         return -x
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (-g,)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
         return (-g,)
 
 
@@ -196,6 +205,9 @@ class Exp(Function):
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (g * self.output(),)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (g * self.out_data,)
+
 
 class Log(Function):
     """y = ln x;  ∂L/∂x = g / x."""
@@ -277,6 +289,9 @@ class Relu(Function):
     def backward(self, g: Tensor) -> tuple[Tensor]:
         (x,) = self.saved
         return (g * _constant(x.data > 0).astype(g.dtype),)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (g * (self.saved[0].data > 0).astype(g.dtype),)
 
 
 class Abs(Function):
@@ -367,6 +382,12 @@ class Where(Function):
         grad_b = g * (1 - mask) if self.needs_grad(1) else None
         return grad_a, grad_b
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        mask = self.condition.astype(g.dtype)
+        grad_a = g * mask if self.parents[0] is not None else None
+        grad_b = g * (1 - mask) if self.parents[1] is not None else None
+        return grad_a, grad_b
+
 
 class Cast(Function):
     """y = x converted to another dtype;  ∂L/∂x = g converted back."""
@@ -399,6 +420,9 @@ class Sum(Function):
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (g.reshape(self.kept_shape).broadcast_to(self.input_shape),)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.broadcast_to(g.reshape(self.kept_shape), self.input_shape),)
+
 
 class Mean(Function):
     """y = (1/n) Σ x over ``axis``;  ∂L/∂x = g / n broadcast back."""
@@ -415,6 +439,9 @@ class Mean(Function):
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return ((g / self.count).reshape(self.kept_shape).broadcast_to(self.input_shape),)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.broadcast_to((g / self.count).reshape(self.kept_shape), self.input_shape),)
 
 
 class _Extremum(Function):
@@ -466,13 +493,22 @@ class SumTo(Function):
         lead = x.ndim - len(shape)
         if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=True)):
             raise ValueError(f"sum_to: cannot sum shape {x.shape} down to {shape}")
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
-        )
-        return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+        return _sum_to(x, shape)
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (g.broadcast_to(self.input_shape),)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.broadcast_to(g, self.input_shape),)
+
+
+def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """x summed over the axes that broadcasting added or stretched, so it has ``shape``."""
+    lead = x.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
 
 
 # --------------------------------------------------------------------------- shape
@@ -491,6 +527,9 @@ class Reshape(Function):
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (g.reshape(self.input_shape),)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (g.reshape(self.input_shape),)
+
 
 class Permute(Function):
     """y = x with axes reordered;  ∂L/∂x = g with the inverse order."""
@@ -503,10 +542,16 @@ class Permute(Function):
         return x.transpose(axes)  # numpy rejects anything that is not a permutation
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
+        return (g.permute(self._inverse()),)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (g.transpose(self._inverse()),)
+
+    def _inverse(self) -> list[int]:
         inverse = [0] * len(self.axes)
         for position, axis in enumerate(self.axes):
             inverse[axis] = position
-        return (g.permute(inverse),)
+        return inverse
 
 
 class BroadcastTo(Function):
@@ -521,6 +566,9 @@ class BroadcastTo(Function):
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (g.sum_to(self.input_shape),)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (_sum_to(g, self.input_shape) if g.shape != self.input_shape else g,)
 
 
 class GetItem(Function):
@@ -542,6 +590,19 @@ class GetItem(Function):
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (IndexAdd.apply(g, index=self.index, shape=self.input_shape),)
 
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+        return (_index_add(g, self.index, self.input_shape),)
+
+
+def _index_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """zeros(shape) with g added at ``index``; places picked several times accumulate."""
+    out = np.zeros(shape, dtype=g.dtype)
+    if _is_basic_index(index):
+        out[index] = g  # each place picked once
+    else:
+        np.add.at(out, index, g)
+    return out
+
 
 def _is_basic_index(index: Any) -> bool:
     items = index if isinstance(index, tuple) else (index,)
@@ -562,12 +623,7 @@ class IndexAdd(Function):
 
     def forward(self, g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
         self.index = index
-        out = np.zeros(shape, dtype=g.dtype)
-        if _is_basic_index(index):
-            out[index] = g  # each place picked once
-        else:
-            np.add.at(out, index, g)
-        return out
+        return _index_add(g, index, shape)
 
     def backward(self, gg: Tensor) -> tuple[Tensor]:
         return (gg[self.index],)
@@ -603,8 +659,15 @@ class Cat(Function):
         return np.concatenate(xs, axis=axis)
 
     def backward(self, g: Tensor) -> tuple[Tensor | None, ...]:
+        return tuple(None if index is None else g[index] for index in self._pieces())
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        return tuple(None if index is None else g[index] for index in self._pieces())
+
+    def _pieces(self) -> list[tuple[slice, ...] | None]:
+        """The index of each input's slice of y (None for inputs that need no gradient)."""
         lead = (slice(None),) * self.axis
-        return tuple(
-            g[lead + (slice(start, stop),)] if self.needs_grad(i) else None
+        return [
+            lead + (slice(start, stop),) if self.needs_grad(i) else None
             for i, (start, stop) in enumerate(zip(self.bounds, self.bounds[1:], strict=False))
-        )
+        ]
