@@ -209,7 +209,7 @@ def test_too_many_nodes_says_how_many_and_what_to_do():
 
 def test_bad_arguments_are_clear_errors():
     x = ts.tensor([1.0], requires_grad=True)
-    with pytest.raises(ValueError, match="collapse='cells' is not supported yet"):
+    with pytest.raises(ValueError, match="collapse='cells' is not one of"):
         draw_graph(x, collapse="cells")
     with pytest.raises(ValueError, match="at least one tensor"):
         draw_graph()

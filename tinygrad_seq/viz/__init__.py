@@ -11,8 +11,11 @@ from .flow import (
     step_jacobians,
 )
 from .graph import Graph, draw_graph
+from .tracking import CellCall, CellTracker, track_cells
 
 __all__ = [
+    "CellCall",
+    "CellTracker",
     "FlowRecorder",
     "Graph",
     "GradientFlow",
@@ -23,4 +26,5 @@ __all__ = [
     "jacobian_product_spectrum",
     "render_dot",
     "step_jacobians",
+    "track_cells",
 ]

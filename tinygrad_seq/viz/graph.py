@@ -19,8 +19,10 @@ import graphviz
 import numpy as np
 
 from ..autograd import Function
+from ..nn.module import Module
 from ..tensor import Tensor
 from .dot import DEFAULT_TIMEOUT, RenderResult, pipe_dot, plain_label, render_dot
+from .tracking import CellCall, CellTracker
 
 DEFAULT_MAX_NODES = 500
 
@@ -58,28 +60,49 @@ class Graph:
         return f"<Graph: {self.num_nodes} nodes, {self.num_edges} edges>"
 
 
+COLLAPSE_MODES = (None, "cell", "cluster")
+_CELL_STYLE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#fde0b6"}
+_CLUSTER_STYLE = {"style": "rounded", "color": "#d08a2a", "fontname": "Helvetica"}
+
+
 def draw_graph(
     *roots: Tensor,
     show_values: bool = False,
     show_grads: bool = True,
     collapse: str | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
+    cells: CellTracker | None = None,
+    module: Module | None = None,
 ) -> Graph:
     """Draw the graph that computed ``roots``: every op and leaf once, the roots as outputs.
 
     Op nodes show the op and the shape and dtype of its result; tensor nodes show the
-    tensor's ``.name`` (or ``leaf`` / ``output``), shape and dtype. With ``show_grads``, a
+    tensor's name — its dotted name in ``module`` when one is given (``cell.weight_hh``),
+    else its ``.name``, else ``leaf`` / ``output`` — shape and dtype. With ``show_grads``, a
     tensor that has a ``.grad`` also shows its norm, ``|g|=1.2e-03``; with ``show_values``,
     its values (abbreviated). An op's result is labelled like a tensor too while that tensor
     is alive and named or holds a gradient (``retain_grad``).
 
-    Raises ValueError when the graph has more than ``max_nodes`` nodes, or for a ``collapse``
-    other than None (collapsing repeated blocks is not supported yet).
+    **Recurrent graphs** (``cells`` is what :func:`~tinygrad_seq.viz.track_cells` recorded
+    during the forward pass):
+
+    - ``collapse="cell"`` draws each cell step as one node (``LSTMCell step 3``); parameters
+      used only inside the cell's steps are folded into them, since every step shares them;
+    - ``collapse="cluster"`` keeps every op but boxes each step's ops together.
+
+    Raises ValueError when the drawing would have more than ``max_nodes`` nodes (the message
+    says how many and which view to use instead), or for a ``collapse`` without ``cells``.
     """
-    if collapse is not None:
+    if collapse not in COLLAPSE_MODES:
         raise ValueError(
-            f"draw_graph: collapse={collapse!r} is not supported yet; "
-            "use collapse=None to draw every op"
+            f"draw_graph: collapse={collapse!r} is not one of {COLLAPSE_MODES}: None draws "
+            "every op, 'cell' one node per cell step, 'cluster' boxes each step's ops"
+        )
+    if collapse is not None and cells is None:
+        raise ValueError(
+            f"draw_graph: collapse={collapse!r} needs to know where each cell step begins: "
+            "record the forward pass with `with viz.track_cells(model) as steps:` and pass "
+            "cells=steps"
         )
     if not roots:
         raise ValueError("draw_graph: pass at least one tensor to draw")
@@ -88,31 +111,187 @@ def draw_graph(
             raise TypeError(f"draw_graph: root {index} is a {type(root).__name__}, not a Tensor")
 
     nodes, edges = _walk(roots)
-    if len(nodes) > max_nodes:
+    groups: list[int | None] = [None] * len(nodes)
+    if cells is not None:
+        groups = [
+            cells._group.get(id(node)) if isinstance(node, Function) else None for node in nodes
+        ]
+    if collapse is not None and not any(group is not None for group in groups):
         raise ValueError(
-            f"draw_graph: the graph has {len(nodes)} nodes, more than max_nodes={max_nodes}; "
-            f"pass max_nodes={len(nodes)} or more to draw it anyway (large pictures are hard "
-            "to read and slow to render), or draw a smaller part, such as one time step"
+            f"draw_graph: collapse={collapse!r}, but no op of this graph was made by a "
+            f"recorded cell call ({len(cells)} calls recorded); the forward pass must run "
+            "inside `with viz.track_cells(model)`, and fused layers never call their cells "
+            "(build them with fused=False)"
         )
+    if collapse == "cell":
+        nodes, edges, groups = _collapse(nodes, edges, groups, cells)
+    _check_size(len(nodes), max_nodes, collapse, cells, groups)
 
+    names = {} if module is None else {id(p): name for name, p in module.named_parameters()}
     root_ids = {id(root) for root in roots}
     dot = graphviz.Digraph(
         "tinygrad_seq",
         graph_attr={"rankdir": "LR"},
         node_attr={"fontname": "Helvetica", "fontsize": "11"},
     )
+    clusters: dict[int, graphviz.Digraph] = {}
     for node_id, node in enumerate(nodes):
-        if isinstance(node, Function):
+        if isinstance(node, CellCall):
+            lines, style = _call_lines(node, show_grads), _CELL_STYLE
+        elif isinstance(node, Function):
             lines, style = _op_lines(node, root_ids, show_values, show_grads), _OP_STYLE
         else:
             is_root = id(node) in root_ids
             default_name = "output" if is_root and not node.is_leaf else "leaf"
-            lines = _tensor_lines(node, node.name or default_name, show_values, show_grads)
+            name = names.get(id(node)) or node.name or default_name
+            lines = _tensor_lines(node, name, show_values, show_grads)
             style = _ROOT_STYLE if is_root else _LEAF_STYLE
-        dot.node(f"n{node_id}", plain_label(*lines), **style)
+        target = dot
+        if collapse == "cluster" and groups[node_id] is not None:
+            group = groups[node_id]
+            if group not in clusters:
+                call = cells.calls[group]
+                clusters[group] = graphviz.Digraph(
+                    f"cluster_{len(clusters)}",
+                    graph_attr={"label": plain_label(f"{call.label} step {call.step}")}
+                    | _CLUSTER_STYLE,
+                )
+            target = clusters[group]
+        target.node(f"n{node_id}", plain_label(*lines), **style)
+    for cluster in clusters.values():
+        dot.subgraph(cluster)
     for tail, head in edges:
-        dot.edge(f"n{tail}", f"n{head}")
+        # Shared weights feed every step: as layout constraints they would pull all steps
+        # back to the weights' column. They are still drawn.
+        loose = collapse == "cluster" and not isinstance(nodes[tail], Function)
+        dot.edge(f"n{tail}", f"n{head}", **({"constraint": "false"} if loose else {}))
+    if collapse == "cluster":
+        for tail, head in _step_order_edges(nodes, edges, groups, cells):
+            dot.edge(f"n{tail}", f"n{head}", style="invis")
     return Graph(dot.source, len(nodes), len(edges))
+
+
+def _step_order_edges(
+    nodes: list[Any], edges: list[tuple[int, int]], groups: list[int | None], cells: Any
+) -> list[tuple[int, int]]:
+    """Invisible edges that keep each step's box to the right of the step before.
+
+    Ops of a step that read only weights (such as a transposed weight) have no drawn input
+    from the step before, so dot would put them in the first column and stretch every box
+    over the whole width. An edge from the previous step's state to each such op fixes it.
+    """
+    has_op_input = {head for tail, head in edges if isinstance(nodes[tail], Function)}
+    position = {id(node): index for index, node in enumerate(nodes)}
+    previous_state: dict[int, int] = {}  # id(cell) -> node index of its last state
+    extra = []
+    for group, call in enumerate(cells.calls):
+        anchor = previous_state.get(id(call.cell))
+        if anchor is not None:
+            extra += [
+                (anchor, index)
+                for index, g in enumerate(groups)
+                if g == group and index not in has_op_input
+            ]
+        states = [position[id(t.grad_fn)] for t in call.outputs if id(t.grad_fn) in position]
+        if states:
+            previous_state[id(call.cell)] = states[0]
+    return extra
+
+
+def _check_size(
+    count: int,
+    max_nodes: int,
+    collapse: str | None,
+    cells: CellTracker | None,
+    groups: list[int | None],
+) -> None:
+    """Refuse pictures nobody could read, saying which smaller view to draw instead."""
+    if count <= max_nodes:
+        return
+    chain = (
+        "draw the hidden-state chain instead, one node per step wrapped into rows: "
+        "viz.draw_flow_chain({'model': viz.gradient_flow(model, x, loss_fn)})"
+    )
+    if collapse == "cell":
+        steps = len({g for g in groups if g is not None})
+        raise ValueError(
+            f"draw_graph: even with one node per cell step the graph has {count} nodes "
+            f"({steps} cell steps), more than max_nodes={max_nodes}; {chain}, or draw a "
+            f"shorter sequence (or pass max_nodes={count} to draw it anyway)"
+        )
+    hint = (
+        "pass collapse='cell' to draw one node per cell step"
+        if cells is not None
+        else "for a recurrent model, record the forward pass with `with viz.track_cells(model) "
+        "as steps:` and pass collapse='cell', cells=steps (one node per cell step)"
+    )
+    raise ValueError(
+        f"draw_graph: the graph has {count} nodes, more than max_nodes={max_nodes}; "
+        f"pass max_nodes={count} or more to draw it anyway (large pictures are hard "
+        f"to read and slow to render), or draw a smaller part, such as one time step; {hint}; "
+        f"or {chain}"
+    )
+
+
+def _collapse(
+    nodes: list[Function | Tensor],
+    edges: list[tuple[int, int]],
+    groups: list[int | None],
+    cells: CellTracker,
+) -> tuple[list[Any], list[tuple[int, int]], list[int | None]]:
+    """Replace each cell call's ops by one node, and fold in leaves only cells use.
+
+    A leaf whose every consumer lies inside steps of one and the same cell is that cell's
+    parameter: drawn, it would send one edge to every step. Edges are mapped onto the new
+    nodes; edges inside a step vanish, repeated ones are drawn once. Order stays the walk's.
+    """
+    consumers: dict[int, set[Any]] = {}
+    for tail, head in edges:
+        owner = groups[head]
+        consumers.setdefault(tail, set()).add(
+            ("op", head) if owner is None else ("cell", id(cells.calls[owner].cell))
+        )
+    new_nodes: list[Any] = []
+    new_groups: list[int | None] = []
+    position: dict[Any, int] = {}
+    mapping: list[int | None] = []
+    for index, node in enumerate(nodes):
+        group = groups[index]
+        if group is not None:
+            key: Any = ("call", group)
+        elif not isinstance(node, Function) and _used_by_one_cell_only(consumers.get(index)):
+            mapping.append(None)
+            continue
+        else:
+            key = ("node", index)
+        if key not in position:
+            position[key] = len(new_nodes)
+            new_nodes.append(cells.calls[group] if group is not None else node)
+            new_groups.append(group)
+        mapping.append(position[key])
+    new_edges: list[tuple[int, int]] = []
+    seen: set[tuple[int, int]] = set()
+    for tail, head in edges:
+        a, b = mapping[tail], mapping[head]
+        if a is None or b is None or a == b or (a, b) in seen:
+            continue
+        seen.add((a, b))
+        new_edges.append((a, b))
+    return new_nodes, new_edges, new_groups
+
+
+def _used_by_one_cell_only(consumers: set[Any] | None) -> bool:
+    return bool(consumers) and len(consumers) == 1 and next(iter(consumers))[0] == "cell"
+
+
+def _call_lines(call: CellCall, show_grads: bool) -> list[str]:
+    """A collapsed step: the cell, the step, the state's shape and its gradient if kept."""
+    lines = [f"{call.label} step {call.step}"]
+    if call.outputs:
+        lines.append(" ".join(str(tuple(t.shape)) for t in call.outputs))
+    if show_grads:
+        lines += [_grad_text(t) for t in call.outputs if t.grad is not None]
+    return lines
 
 
 def _walk(roots: tuple[Tensor, ...]) -> tuple[list[Function | Tensor], list[tuple[int, int]]]:
