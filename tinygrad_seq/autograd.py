@@ -35,6 +35,7 @@ __all__ = [
     "enable_grad",
     "grad",
     "is_grad_enabled",
+    "is_graph_retained",
     "no_grad",
     "set_grad_enabled",
 ]
@@ -46,14 +47,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _GradMode:
-    """Whether ops record the graph. One process-wide switch, read on every op."""
+    """Whether ops record the graph. One process-wide switch, read on every op.
+
+    ``retain_graph`` is set during a backward pass: whether the graph's saved arrays must
+    survive it.
+    """
 
     enabled = True
+    retain_graph = False
 
 
 def is_grad_enabled() -> bool:
     """True when ops record a graph for backward."""
     return _GradMode.enabled
+
+
+def is_graph_retained() -> bool:
+    """During a backward pass, True when it was called with ``retain_graph``. Otherwise a
+    hand-derived backward may reuse its saved arrays as scratch space (they are released
+    right after it anyway)."""
+    return _GradMode.retain_graph
 
 
 class set_grad_enabled(contextlib.ContextDecorator):
@@ -330,8 +343,8 @@ def _run_backward(
             existing = node_grads.get(id(parent))
             node_grads[id(parent)] = g if existing is None else existing + g
 
-    previous_mode = _GradMode.enabled
-    _GradMode.enabled = create_graph
+    previous_mode, previous_retain = _GradMode.enabled, _GradMode.retain_graph
+    _GradMode.enabled, _GradMode.retain_graph = create_graph, retain_graph
     try:
         for root, seed in zip(roots, seeds, strict=True):
             deliver(root.grad_fn if root.grad_fn is not None else root, seed)
@@ -359,7 +372,7 @@ def _run_backward(
                 if parent is not None and input_grad is not None:
                     deliver(parent, input_grad)
     finally:
-        _GradMode.enabled = previous_mode
+        _GradMode.enabled, _GradMode.retain_graph = previous_mode, previous_retain
     return leaf_grads
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import is_graph_retained
 from ..tensor import Tensor
 from .sequence import (
     SequenceFunction,
@@ -113,7 +114,9 @@ class LSTMSequence(SequenceFunction):
         order = _gate_order(H)
         w_hh_ordered = w_hh[order]
         grad_h, grad_c = grad
-        delta = np.empty_like(gates)  # δ_k = ∂L/∂a_k, gate columns i, f, o, g
+        # δ_k = ∂L/∂a_k (gate columns i, f, o, g) replaces the gates of step k once read,
+        # unless the graph is retained for another backward.
+        delta = np.empty_like(gates) if is_graph_retained() else gates
         dh, dc = grad_h[T].astype(dtype), grad_c[T].astype(dtype)
         tau, product, slope = (
             np.empty((B, H), dtype),
@@ -132,20 +135,23 @@ class LSTMSequence(SequenceFunction):
                 carried_h, carried_c = dh[rows], dc[rows]
             i, f, o, g = a[:, :H], a[:, H : 2 * H], a[:, 2 * H : 3 * H], a[:, 3 * H :]
             di, df, do, dg = d[:, :H], d[:, H : 2 * H], d[:, 2 * H : 3 * H], d[:, 3 * H :]
+            # d may be a itself: each gate is read before its slot is overwritten
+            np.multiply(a, a, out=slope)  # s(1 − s) = s − s² for i, f, o; 1 − g² for g
+            np.subtract(a[:, : 3 * H], slope[:, : 3 * H], out=slope[:, : 3 * H])
+            np.subtract(1, slope[:, 3 * H :], out=slope[:, 3 * H :])
             np.tanh(cs[k + 1], out=tau)
-            np.multiply(dh, tau, out=do)  # ∂o = ∂h ⊙ τ
             np.multiply(dh, o, out=product)  # ∂C += ∂h ⊙ o ⊙ (1 − τ²)
+            np.multiply(dh, tau, out=do)  # ∂o = ∂h ⊙ τ
             np.multiply(tau, tau, out=tau)
             np.subtract(1, tau, out=tau)
             np.multiply(product, tau, out=product)
             np.add(dc, product, out=dc)
+            np.multiply(dc, i, out=product)  # ∂g, set aside until g is read
             np.multiply(dc, g, out=di)
-            np.multiply(dc, i, out=dg)
+            np.copyto(dg, product)
+            np.multiply(dc, f, out=product)  # ∂L/∂C_k through the cell
             np.multiply(dc, cs[k], out=df)
-            np.multiply(dc, f, out=dc)  # ∂L/∂C_k through the cell
-            np.multiply(a, a, out=slope)  # s(1 − s) = s − s² for i, f, o; 1 − g² for g
-            np.subtract(a[:, : 3 * H], slope[:, : 3 * H], out=slope[:, : 3 * H])
-            np.subtract(1, slope[:, 3 * H :], out=slope[:, 3 * H :])
+            dc, product = product, dc
             np.multiply(d, slope, out=d)
             if kind == "some":
                 d[rows] = 0
