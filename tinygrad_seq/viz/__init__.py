@@ -1,6 +1,7 @@
 """Pictures of what a network computes: autograd graphs rendered through Graphviz, and the
 gradient flow through time of recurrent models."""
 
+from .chain import draw_flow_chain
 from .dot import RenderResult, render_dot
 from .flow import (
     FlowRecorder,
@@ -11,6 +12,7 @@ from .flow import (
     step_jacobians,
 )
 from .graph import Graph, draw_graph
+from .lecture import draw_cell_step
 from .tracking import CellCall, CellTracker, track_cells
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "Graph",
     "GradientFlow",
     "RenderResult",
+    "draw_cell_step",
+    "draw_flow_chain",
     "draw_graph",
     "gradient_flow",
     "jacobian_norms",

@@ -93,6 +93,20 @@ def draw_graph(
     Raises ValueError when the drawing would have more than ``max_nodes`` nodes (the message
     says how many and which view to use instead), or for a ``collapse`` without ``cells``.
     """
+    names = {} if module is None else {id(p): name for name, p in module.named_parameters()}
+    return _draw(roots, show_values, show_grads, collapse, max_nodes, cells, names)
+
+
+def _draw(
+    roots: tuple[Tensor, ...],
+    show_values: bool,
+    show_grads: bool,
+    collapse: str | None,
+    max_nodes: int,
+    cells: CellTracker | None,
+    names: dict[int, str],
+) -> Graph:
+    """draw_graph's work; ``names`` labels nodes by id (leaves, and ops by their result)."""
     if collapse not in COLLAPSE_MODES:
         raise ValueError(
             f"draw_graph: collapse={collapse!r} is not one of {COLLAPSE_MODES}: None draws "
@@ -127,7 +141,6 @@ def draw_graph(
         nodes, edges, groups = _collapse(nodes, edges, groups, cells)
     _check_size(len(nodes), max_nodes, collapse, cells, groups)
 
-    names = {} if module is None else {id(p): name for name, p in module.named_parameters()}
     root_ids = {id(root) for root in roots}
     dot = graphviz.Digraph(
         "tinygrad_seq",
@@ -139,7 +152,10 @@ def draw_graph(
         if isinstance(node, CellCall):
             lines, style = _call_lines(node, show_grads), _CELL_STYLE
         elif isinstance(node, Function):
-            lines, style = _op_lines(node, root_ids, show_values, show_grads), _OP_STYLE
+            lines, style = (
+                _op_lines(node, root_ids, show_values, show_grads, names.get(id(node))),
+                _OP_STYLE,
+            )
         else:
             is_root = id(node) in root_ids
             default_name = "output" if is_root and not node.is_leaf else "leaf"
@@ -328,10 +344,16 @@ def _walk(roots: tuple[Tensor, ...]) -> tuple[list[Function | Tensor], list[tupl
 
 
 def _op_lines(
-    function: Function, root_ids: set[int], show_values: bool, show_grads: bool
+    function: Function,
+    root_ids: set[int],
+    show_values: bool,
+    show_grads: bool,
+    name: str | None = None,
 ) -> list[str]:
     """Label lines of an op node; its result's name and gradient too, if worth showing."""
     lines = [function.name, f"{tuple(function.shape)} {function.dtype}"]
+    if name:
+        lines[0] = f"{name} = {function.name}"
     result = function.out()
     # A root's result is drawn as its own node: don't repeat its details on the op.
     if result is None or id(result) in root_ids:
