@@ -296,18 +296,20 @@ def _train(name: str, settings: StudySettings, progress: bool) -> ModelRun:
             test_mse.append(_test_mse(model, test_x, test_y))
 
     bar = _ProgressBar(settings.steps, MODEL_LABELS[name], progress)
-    checkpoint(0)
-    for step in range(1, settings.steps + 1):
-        x, y = adding_problem(settings.batch_size, settings.seq_len, batches, dtype=DTYPE)
-        optimizer.zero_grad()
-        loss = F.mse_loss(model(Tensor(x)), y)
-        loss.backward()
-        clip_grad_norm_(model.parameters(), settings.max_grad_norm)
-        optimizer.step()
-        train_loss.append(loss.item())
-        checkpoint(step)
-        bar.update(train_loss[-1], test_mse[-1])
-    bar.close()
+    try:
+        checkpoint(0)
+        for step in range(1, settings.steps + 1):
+            x, y = adding_problem(settings.batch_size, settings.seq_len, batches, dtype=DTYPE)
+            optimizer.zero_grad()
+            loss = F.mse_loss(model(Tensor(x)), y)
+            loss.backward()
+            clip_grad_norm_(model.parameters(), settings.max_grad_norm)
+            optimizer.step()
+            train_loss.append(loss.item())
+            checkpoint(step)
+            bar.update(train_loss[-1], test_mse[-1])
+    finally:  # also on Ctrl-C, so the bar does not reappear after the message
+        bar.close()
 
     flows = recorder.flows
     return ModelRun(
