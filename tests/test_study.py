@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import tinygrad_seq
+from tinygrad_seq.cli import main
 from tinygrad_seq.vanishing import StudySettings, build_model, run_study
 from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
 from tinygrad_seq.viz.report import REPORT_NAME, render_html, staged_output
@@ -34,17 +35,35 @@ def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     )
 
 
+def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
+    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_seq", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": python_path, **env},
+    )
+
+
+def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
+    stdout, stderr = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
 @pytest.fixture(scope="module")
 def quick_runs(tmp_path_factory):
-    """Two --quick runs with seed 3: one as usual, one with no Graphviz renderer anywhere."""
+    """Two --quick runs with seed 3, side by side: one as usual, one with no Graphviz
+    renderer anywhere."""
     root = tmp_path_factory.mktemp("study")
-    usual = run_cli("vanishing", "--quick", "--seed", "3", "--out", "usual", cwd=root)
-    no_dot = run_cli(
+    usual = start_cli("vanishing", "--quick", "--seed", "3", "--out", "usual", cwd=root)
+    no_dot = start_cli(
         *["vanishing", "--quick", "--seed", "3", "--out", "no_dot"],
         cwd=root,
         **{RENDERER_ENV_VAR: "/nonexistent/dot", "PATH": str(root / "empty-bin")},
     )
-    return root, usual, no_dot
+    return root, finish(usual), finish(no_dot)
 
 
 def summary_of(folder: Path) -> dict:
@@ -153,17 +172,21 @@ def test_report_escapes_text_from_data():
         (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
     ],
 )
-def test_bad_arguments_give_one_line_and_fail(tmp_path, args, complaint):
-    done = run_cli("vanishing", "--out", "out", *args, cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and complaint in done.stderr
+def test_bad_arguments_give_one_line_and_fail(tmp_path, capsys, args, complaint):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["vanishing", "--out", str(tmp_path / "out"), *args])
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and complaint in stderr
     assert not (tmp_path / "out").exists()
 
 
-def test_missing_out_gives_one_line(tmp_path):
-    done = run_cli("vanishing", "--quick", cwd=tmp_path)
-    assert done.returncode == 2
-    assert done.stderr.count("\n") == 1 and "required: --out" in done.stderr
+def test_missing_out_gives_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["vanishing", "--quick"])
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "required: --out" in stderr
 
 
 def test_unwritable_output_folder_gives_one_line_before_training(tmp_path):
