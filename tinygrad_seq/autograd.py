@@ -311,6 +311,27 @@ def _fit(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
     return grad
 
 
+class Scatter:
+    """A sparse input gradient from ``backward_arrays``: ``values`` added at ``index``.
+
+    ``x[t]``'s gradient is zero except at row t. Returning it as a Scatter lets the engine add
+    it straight into one buffer for x, instead of building a full-size array for every
+    slice: the T steps of a recurrence read x[0] … x[T−1], and full arrays would cost
+    O(T²) time and memory traffic.
+    """
+
+    __slots__ = ("index", "values", "basic")
+
+    def __init__(self, index: Any, values: np.ndarray, basic: bool) -> None:
+        self.index, self.values, self.basic = index, values, basic
+
+    def add_into(self, buffer: np.ndarray) -> None:
+        if self.basic:  # slices and integers pick each place at most once
+            buffer[self.index] += self.values
+        else:  # integer arrays may repeat a place: those contributions accumulate
+            np.add.at(buffer, self.index, self.values)
+
+
 def _run_backward(
     roots: Sequence[Tensor],
     seeds: Sequence[Tensor],
@@ -320,28 +341,42 @@ def _run_backward(
 ) -> dict[int, list[Any]]:
     """Backpropagate ``seeds`` (∂L/∂root) through the graph.
 
-    Returns the total gradient of every leaf reached, as ``{id(leaf): [leaf, grad]}``; the
-    callers decide where it goes (``leaf.grad`` or the result of :func:`grad`). The
-    gradient of each node in ``wanted_nodes`` is recorded there.
+    Returns the total gradient of every leaf reached (and of every ``retain_grad`` tensor),
+    as ``{id(tensor): [tensor, grad]}``; the callers decide where it goes (``.grad`` or the
+    result of :func:`grad`). The gradient of each node in ``wanted_nodes`` is recorded there.
     """
-    node_grads: dict[int, Tensor] = {}
-    leaf_grads: dict[int, list[Any]] = {}
+    pending: dict[int, Tensor] = {}  # ∂L/∂(a node's output, or a leaf), summed so far
+    owned: set[int] = set()  # pending arrays the engine made itself: safe to add into in place
+    leaves: dict[int, Tensor] = {}
+    retained: dict[int, list[Any]] = {}
 
-    def deliver(parent: Function | Tensor, g: Tensor) -> None:
-        if isinstance(parent, _Tensor):
-            data = parent.data
-            if g.data.shape != data.shape or g.data.dtype is not data.dtype:
-                g = _fit(g, data.shape, data.dtype)
-            entry = leaf_grads.get(id(parent))
-            if entry is None:
-                leaf_grads[id(parent)] = [parent, g]
-            else:
-                entry[1] = entry[1] + g
+    def deliver(parent: Function | Tensor, g: Tensor | Scatter) -> None:
+        key = id(parent)
+        if isinstance(parent, Function):
+            shape, dtype = parent.shape, parent.dtype
         else:
-            if g.data.shape != parent.shape or g.data.dtype is not parent.dtype:
-                g = _fit(g, parent.shape, parent.dtype)
-            existing = node_grads.get(id(parent))
-            node_grads[id(parent)] = g if existing is None else existing + g
+            shape, dtype = parent.data.shape, parent.data.dtype
+            leaves[key] = parent
+        existing = pending.get(key)
+        if isinstance(g, Scatter):
+            if existing is None:
+                buffer = np.zeros(shape, dtype=dtype)
+            else:
+                buffer = existing.data if key in owned else existing.data.copy()
+            g.add_into(buffer)
+            pending[key] = _make_tensor(buffer, False, None)
+            owned.add(key)
+            return
+        if g.data.shape != shape or g.data.dtype is not dtype:
+            g = _fit(g, shape, dtype)
+        if existing is None:
+            pending[key] = g
+        elif key in owned:
+            existing.data += g.data
+        else:
+            pending[key] = existing + g
+            if not create_graph:  # a recorded sum must stay as it is: it is in the graph
+                owned.add(key)
 
     previous_mode, previous_retain = _GradMode.enabled, _GradMode.retain_graph
     _GradMode.enabled, _GradMode.retain_graph = create_graph, retain_graph
@@ -350,19 +385,19 @@ def _run_backward(
             deliver(root.grad_fn if root.grad_fn is not None else root, seed)
         root_nodes = [root.grad_fn for root in roots if root.grad_fn is not None]
         for node in _topological_order(root_nodes):
-            g = node_grads.pop(id(node), None)
+            g = pending.pop(id(node), None)
             if g is None:
                 continue
             if node.saved is _RELEASED:
                 node._raise_released()
             if node.retained is not None or wanted_nodes:
-                _observe(node, g, leaf_grads, wanted_nodes)
+                _observe(node, g, retained, wanted_nodes)
             if create_graph or node.backward_arrays is None:
                 input_grads = node.backward(g)
                 _check_backward_result(node, input_grads)
             else:
                 input_grads = [
-                    None if a is None else _make_tensor(a, False, None)
+                    a if a is None or isinstance(a, Scatter) else _make_tensor(a, False, None)
                     for a in node.backward_arrays(g.data)
                 ]
             if not retain_graph:
@@ -373,13 +408,14 @@ def _run_backward(
                     deliver(parent, input_grad)
     finally:
         _GradMode.enabled, _GradMode.retain_graph = previous_mode, previous_retain
-    return leaf_grads
+    retained.update((key, [leaf, pending[key]]) for key, leaf in leaves.items())
+    return retained
 
 
 def _observe(
     node: Function,
     g: Tensor,
-    leaf_grads: dict[int, list[Any]],
+    retained: dict[int, list[Any]],
     wanted_nodes: dict[int, Tensor | None] | None,
 ) -> None:
     """Record the gradient of a node's output where someone asked for it."""
@@ -388,7 +424,7 @@ def _observe(
     if node.retained is not None:
         holder = node.retained()
         if holder is not None:  # retain_grad(): handed to .grad like a leaf's gradient
-            leaf_grads[id(holder)] = [holder, g]
+            retained[id(holder)] = [holder, g]
 
 
 def _check_backward_result(node: Function, input_grads: Any) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Function
+from .autograd import Function, Scatter
 from .tensor import Tensor, _make_tensor
 
 # --------------------------------------------------------------------------- helpers
@@ -584,14 +584,14 @@ class GetItem(Function):
     def forward(self, x: np.ndarray, index: Any) -> np.ndarray:
         self.index = index
         self.input_shape = x.shape
-        self.input_dtype = x.dtype
         return x[index]
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
         return (IndexAdd.apply(g, index=self.index, shape=self.input_shape),)
 
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (_index_add(g, self.index, self.input_shape),)
+    def backward_arrays(self, g: np.ndarray) -> tuple[Scatter]:
+        # Sparse: the engine adds g into x's gradient buffer at ``index`` (see Scatter).
+        return (Scatter(self.index, g, _is_basic_index(self.index)),)
 
 
 def _index_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
