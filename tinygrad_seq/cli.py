@@ -16,12 +16,16 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 import tinygrad_seq as ts
 from tinygrad_seq.functional import mse_loss
 from tinygrad_seq.viz import draw_graph
+
+if TYPE_CHECKING:
+    from tinygrad_seq.vanishing import StudyResult
 
 _BLAS_THREADS = "OPENBLAS_NUM_THREADS"
 # Small enough that the whole unrolled graph fits in one readable picture.
@@ -148,7 +152,7 @@ def _run_vanishing(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(result) -> None:
+def _print_summary(result: "StudyResult") -> None:
     """The final table: test MSE per model against the baselines, gradient ratio, time."""
     print(f"\n{'model':<10} {'test MSE':>9} {'log10 |dL/dh_1|/|dL/dh_T|':>26} {'time':>7}")
     for run in result.runs.values():

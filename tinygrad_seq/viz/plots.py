@@ -15,7 +15,8 @@ made, so the rest of the package works without it (``pip install 'tinygrad_seq[p
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,16 +60,16 @@ def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _styled(function):
+def _styled(function: Callable[..., Figure]) -> Callable[..., Figure]:
     """Run a figure function with the module's readable fonts, leaving global settings alone."""
 
+    @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Figure:
         import matplotlib
 
         with matplotlib.rc_context(_STYLE):
             return function(*args, **kwargs)
 
-    wrapper.__name__, wrapper.__doc__ = function.__name__, function.__doc__
     return wrapper
 
 
