@@ -11,28 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_cli import PACKAGE_ROOT, run_cli
 
-import tinygrad_seq
 from tinygrad_seq.cli import main
 from tinygrad_seq.vanishing import StudySettings, build_model, run_study
 from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
 from tinygrad_seq.viz.report import REPORT_NAME, render_html, staged_output
 
-PACKAGE_ROOT = str(Path(tinygrad_seq.__file__).resolve().parents[1])
 FIGURES = ("one_glance", "gradient_heatmaps", "gradient_profiles", "loss_curves")
 GRAPHS = ("flow_chain", "rnn_step", "lstm_step")
-
-
-def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-m", "tinygrad_seq", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": python_path, **env},
-    )
 
 
 def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
