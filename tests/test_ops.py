@@ -158,6 +158,17 @@ def _matmul(data):
     )
 
 
+@case("linear")
+def _linear(data):
+    batch = draw_shape(data, max_dims=2)
+    features, out = data.draw(st.integers(1, 4), label="in"), data.draw(st.integers(1, 4))
+    x, w = draw_array(data, batch + (features,)), draw_array(data, (out, features))
+    if data.draw(st.booleans(), label="bias"):
+        b = draw_array(data, (out,))
+        return Case(lambda x, w, b: F.linear(x, w, b), [x, w, b], lambda x, w, b: x @ w.T + b)
+    return Case(lambda x, w: F.linear(x, w), [x, w], lambda x, w: x @ w.T)
+
+
 # --------------------------------------------------------------------------- reductions
 
 
@@ -622,7 +633,8 @@ NOT_OPS = {
 # Differentiable names covered by a case under another name.
 ALIASES = {
     "Add": "add", "Sub": "sub", "Neg": "neg", "Mul": "mul", "Div": "div", "Pow": "pow",
-    "MatMul": "matmul", "Exp": "exp", "Log": "log", "Sqrt": "sqrt", "Tanh": "tanh",
+    "MatMul": "matmul", "Linear": "linear", "Exp": "exp", "Log": "log", "Sqrt": "sqrt",
+    "Tanh": "tanh",
     "Sigmoid": "sigmoid", "Relu": "relu", "Abs": "abs", "Clip": "clip", "Maximum": "maximum",
     "Minimum": "minimum", "Where": "where", "Sum": "sum", "Mean": "mean", "Max": "max",
     "Min": "min", "SumTo": "sum_to", "Reshape": "reshape", "Permute": "permute",

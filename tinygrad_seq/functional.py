@@ -24,6 +24,7 @@ __all__ = [
     "cross_entropy",
     "dropout",
     "embedding",
+    "linear",
     "exp",
     "flatten",
     "log",
@@ -405,3 +406,9 @@ def unsqueeze(x: Tensor, axis: int) -> Tensor:
 
 def matmul(a: Any, b: Any) -> Tensor:
     return _tensor(a) @ b
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x·Wᵀ + b with ``weight`` (out, in), as ``torch.nn.functional.linear``: one op."""
+    inputs = (_tensor(x), weight) if bias is None else (_tensor(x), weight, bias)
+    return ops.Linear.apply(*inputs)

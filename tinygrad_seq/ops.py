@@ -189,6 +189,49 @@ class MatMul(Function):
         )
 
 
+class Linear(Function):
+    """y = x·Wᵀ + b (an affine layer; x (…, in), W (out, in), b (out,) or absent).
+
+    ∂L/∂x = g·W,  ∂L/∂W = Σ gᵀ·x,  ∂L/∂b = Σ g, the sums over every batch position. One op
+    instead of transpose, matmul and add: a recurrent cell calls it twice per step.
+    """
+
+    name = "linear"
+
+    def forward(self, x: np.ndarray, weight: np.ndarray, *bias: np.ndarray) -> np.ndarray:
+        if x.ndim == 0 or weight.ndim != 2 or x.shape[-1] != weight.shape[1]:
+            raise ValueError(
+                f"linear: input of shape {x.shape} needs a last axis of {weight.shape[-1]} "
+                f"features for a weight of shape {weight.shape} (out, in)"
+            )
+        y = x @ weight.T
+        if bias:
+            y += bias[0]
+        return y
+
+    def backward(self, g: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = self.saved[0], self.saved[1]
+        rows = g.reshape(-1, weight.shape[0])
+        grads = [
+            g @ weight if self.needs_grad(0) else None,
+            rows.transpose() @ x.reshape(-1, weight.shape[1]) if self.needs_grad(1) else None,
+        ]
+        if len(self.parents) == 3:
+            grads.append(rows.sum(axis=0) if self.needs_grad(2) else None)
+        return tuple(grads)
+
+    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        x, weight = self.saved[0].data, self.saved[1].data
+        rows = g.reshape(-1, weight.shape[0])
+        grads = [
+            g @ weight if self.parents[0] is not None else None,
+            rows.T @ x.reshape(-1, weight.shape[1]) if self.parents[1] is not None else None,
+        ]
+        if len(self.parents) == 3:
+            grads.append(rows.sum(axis=0) if self.parents[2] is not None else None)
+        return tuple(grads)
+
+
 # --------------------------------------------------------------------------- elementwise
 
 

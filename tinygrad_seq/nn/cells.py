@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import functional as F
 from ..tensor import DEFAULT_DTYPE, Tensor, zeros
 from . import init
 from .module import Module, Parameter
@@ -124,12 +125,6 @@ def _uniform_parameter(
     return init.uniform_(param, -bound, bound, rng)
 
 
-def _affine(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """x·Wᵀ + b for a batch of row vectors x (the lecture's U·x + β, one row per example)."""
-    y = x @ weight.transpose()
-    return y if bias is None else y + bias
-
-
 class _GatedCell(Cell):
     """The shared parameters of the three cells: ``gates`` blocks of H rows each.
 
@@ -192,7 +187,7 @@ class RNNCell(_GatedCell):
         x = self.check_input(x)
         s_prev = self.check_state(x, h, "h")
         # U·x_t + β   and   W·s_{t−1} + β: together the pre-activation of s_t
-        pre = _affine(x, self.weight_ih, self.bias_ih) + _affine(
+        pre = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(
             s_prev, self.weight_hh, self.bias_hh
         )
         return pre.tanh() if self.nonlinearity == "tanh" else pre.relu()  # s_t
@@ -240,7 +235,7 @@ class LSTMCell(_GatedCell):
             )
         h_prev, c_prev = self.check_state(x, state[0], "h"), self.check_state(x, state[1], "c")
         # All four gates' pre-activations in one product: columns are blocks i | f | g | o.
-        gates = _affine(x, self.weight_ih, self.bias_ih) + _affine(
+        gates = F.linear(x, self.weight_ih, self.bias_ih) + F.linear(
             h_prev, self.weight_hh, self.bias_hh
         )
         i_pre, f_pre, g_pre, o_pre = gates.chunk(4, axis=1)
@@ -272,8 +267,8 @@ class GRUCell(_GatedCell):
     def forward(self, x: Tensor, h: Tensor | None = None) -> Tensor:
         x = self.check_input(x)
         h_prev = self.check_state(x, h, "h")
-        x_r, x_z, x_n = _affine(x, self.weight_ih, self.bias_ih).chunk(3, axis=1)
-        h_r, h_z, h_n = _affine(h_prev, self.weight_hh, self.bias_hh).chunk(3, axis=1)
+        x_r, x_z, x_n = F.linear(x, self.weight_ih, self.bias_ih).chunk(3, axis=1)
+        h_r, h_z, h_n = F.linear(h_prev, self.weight_hh, self.bias_hh).chunk(3, axis=1)
         r_t = (x_r + h_r).sigmoid()  # reset gate r_t
         z_t = (x_z + h_z).sigmoid()  # update gate z_t
         n_t = (x_n + r_t * h_n).tanh()  # candidate n_t

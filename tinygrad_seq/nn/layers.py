@@ -46,8 +46,7 @@ class Linear(Module):
             raise ValueError(
                 f"Linear: input of shape {x.shape} does not end in in_features={self.in_features}"
             )
-        y = x @ self.weight.transpose()
-        return y + self.bias if self.bias is not None else y
+        return F.linear(x, self.weight, self.bias)  # x·Wᵀ + b
 
     def extra_repr(self) -> str:
         return (
