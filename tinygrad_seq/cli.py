@@ -12,7 +12,6 @@ forward pass drawn to ``DIR/graph.svg`` (and ``DIR/graph.dot``).
 
 import argparse
 import importlib.util
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,6 @@ from tinygrad_seq.viz import draw_graph
 if TYPE_CHECKING:
     from tinygrad_seq.vanishing import StudyResult
 
-_BLAS_THREADS = "OPENBLAS_NUM_THREADS"
 # Small enough that the whole unrolled graph fits in one readable picture.
 SEQ_LEN, BATCH, INPUT_SIZE, HIDDEN_SIZE = 4, 16, 1, 8
 LEARNING_RATE = 0.1
@@ -128,12 +126,6 @@ def _run_vanishing(args: argparse.Namespace) -> int:
                 f"{settings.steps} steps, seed {settings.seed}",
                 flush=True,
             )
-            if not (importlib.util.find_spec("threadpoolctl") or os.environ.get(_BLAS_THREADS)):
-                print(
-                    f"tip: pip install threadpoolctl (or set {_BLAS_THREADS}=1): one BLAS thread "
-                    "is several times faster at these small sizes",
-                    file=sys.stderr,
-                )
             result = run_study(settings)
             files = write_study(result, stage)
     except KeyboardInterrupt:

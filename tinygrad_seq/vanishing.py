@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from . import functional as F
 from .autograd import no_grad
@@ -258,18 +259,12 @@ def run_study(
 
 @contextlib.contextmanager
 def _one_blas_thread() -> Iterator[None]:
-    """Run numpy's matrix products on one thread while the study trains, if we can.
+    """Run numpy's matrix products on one thread while the study trains.
 
     The products here are small ((B, H) by (H, 4H)): OpenBLAS's threads cost more than they
     save, and when the cores are busy a product waits for a second thread — measured up to
-    100× slower on 2 cores. ``threadpoolctl``, when installed, limits the thread pool; without
-    it the study runs as it is (``OPENBLAS_NUM_THREADS=1`` in the environment does the same).
+    100× slower on 2 cores.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
     with threadpool_limits(limits=1, user_api="blas"):
         yield
 
