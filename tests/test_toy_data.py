@@ -92,6 +92,16 @@ def test_sentiment_labels_follow_negation_and_filler_has_the_asked_length():
         assert 0.3 < labels.mean() < 0.7
 
 
+def test_sentiment_negation_is_a_probability():
+    def negated(p):
+        tokens, lengths, _ = sentiment(300, negation=p, rng=np.random.default_rng(8))
+        return (tokens == SENTIMENT_VOCAB.index["not"]).any(axis=0).mean()
+
+    assert negated(0.0) == 0 and negated(1.0) == 1 and 0.15 < negated(0.25) < 0.35
+    with pytest.raises(ValueError, match="negation must be a probability, got 1.5"):
+        sentiment(2, negation=1.5)
+
+
 def test_date_pairs_targets_are_the_iso_dates_of_distinct_days():
     sources, targets = date_pairs(400, rng=np.random.default_rng(5))
     assert len(set(targets)) == 400
