@@ -125,7 +125,7 @@ def test_cell_step_of_an_lstm_carries_the_lecture_names():
         "U (weight_ih)", "W (weight_hh)", "β_ih (bias_ih)", "β_hh (bias_hh)",
         "x_t", "h_{t-1}", "C_{t-1}", "i_t = sigmoid", "f_t = sigmoid", "o_t = sigmoid",
         "C̃_t = tanh", "C_t = add", "tanh(C_t) = tanh", "h_t = mul", "f_t*C_{t-1} = mul",
-        "U·x_t = matmul", "h_t", "C_t",
+        "U·x_t+β_ih = linear", "W·h_{t-1}+β_hh = linear", "h_t", "C_t",
     ]:  # fmt: skip
         assert expected in names, expected
     assert all(np.array_equal(before[k], v) for k, v in cell.state_dict().items())
@@ -134,7 +134,9 @@ def test_cell_step_of_an_lstm_carries_the_lecture_names():
 
 def test_cell_step_of_an_rnn_gru_and_a_user_cell():
     rnn = [label.split("\\n")[0] for label in labels(viz.draw_cell_step(nn.RNNCell(2, 3)).source)]
-    assert {"U (weight_ih)", "W (weight_hh)", "U·x_t+β_ih = add", "h_t = tanh", "h_t"} <= set(rnn)
+    assert {"U (weight_ih)", "W (weight_hh)", "U·x_t+β_ih = linear", "h_t = tanh", "h_t"} <= set(
+        rnn
+    )
     gru = [label.split("\\n")[0] for label in labels(viz.draw_cell_step(nn.GRUCell(2, 3)).source)]
     assert {"r_t = sigmoid", "z_t = sigmoid", "n_t = tanh"} <= set(gru)
 

@@ -6,7 +6,17 @@ The public names live here; see DESIGN in the docs for the contract.
 from numpy import float32, float64
 
 from . import functional, ops, optim
-from .autograd import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    AnomalyError,
+    Function,
+    SavedTensorModifiedError,
+    detect_anomaly,
+    enable_grad,
+    grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .functional import (
     abs,
     cat,
@@ -59,6 +69,9 @@ from .tensor import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
+    "SavedTensorModifiedError",
+    "detect_anomaly",
     "Function",
     "Tensor",
     "abs",

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import enable_grad, no_grad
+from .autograd import check_writable, enable_grad, no_grad
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adagrad", "Adam", "Optimizer"]
@@ -148,6 +148,7 @@ class Optimizer:
                     grad = grad.astype(p.dtype, copy=False)
                     state = self.state.setdefault(p, {})
                     _follow_dtype(state, p.dtype)
+                    check_writable(p, f"{type(self).__name__}.step")
                     self._update(p.data, grad, state, group)
         return loss
 

@@ -172,7 +172,8 @@ class Tensor:
         return self
 
     def zero_(self) -> Tensor:
-        """Fill with zeros in place (used on gradients)."""
+        """Fill with zeros in place (used on gradients); refused while a graph saved it."""
+        autograd.check_writable(self, "zero_")
         self.data[...] = 0
         return self
 

@@ -6,9 +6,11 @@ Without ``rng`` they draw from the generator seeded by ``ts.manual_seed``.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
+from ..autograd import check_writable
 from ..tensor import Tensor, default_generator
 
 __all__ = [
@@ -27,8 +29,9 @@ def _rng(rng: np.random.Generator | None) -> np.random.Generator:
     return rng if rng is not None else default_generator()
 
 
-def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
-    tensor.data[...] = values.astype(tensor.dtype, copy=False)
+def _fill(tensor: Tensor, values: Any) -> Tensor:
+    check_writable(tensor, "init")
+    tensor.data[...] = values
     return tensor
 
 
@@ -47,8 +50,7 @@ def normal_(
 
 
 def constant_(tensor: Tensor, value: float) -> Tensor:
-    tensor.data[...] = value
-    return tensor
+    return _fill(tensor, value)
 
 
 def zeros_(tensor: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd import check_writable
 from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
 
 __all__ = ["Module", "Parameter"]
@@ -149,7 +150,10 @@ class Module:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"to: parameters must stay floating point, got dtype {dtype}")
-        for param in self.parameters():
+        params = list(self.parameters())
+        for param in params:
+            check_writable(param, f"to({dtype})")
+        for param in params:
             param.data = param.data.astype(dtype)
             if param.grad is not None:
                 param.grad = Tensor(param.grad.data.astype(dtype))
@@ -199,6 +203,8 @@ class Module:
                 f"load_state_dict: error(s) loading {type(self).__name__}, nothing changed: "
                 + "; ".join(problems)
             )
+        for name in updates:
+            check_writable(own[name], f"load_state_dict ({name!r})")
         for name, array in updates.items():
             own[name].data = array
 

@@ -8,7 +8,7 @@ ops that compute them. The names come from three places, none of which changes t
    W, the biases together are β); any other parameter keeps its dotted module name;
 2. the ops whose results equal the lecture's quantities — recomputed here in numpy from the
    cell's weights, for RNNCell, LSTMCell and GRUCell — are named by value;
-3. an add, product or transpose of named operands gets a name built from theirs
+3. an add, product, transpose or affine map of named operands gets a name built from theirs
    (``f_t*C_{t-1}``), when that name stays short: this works for user-written cells too.
 """
 
@@ -174,6 +174,9 @@ def _name_by_operands(outputs: list[Tensor], names: dict[int, str]) -> None:
             name = f"{operands[0].split(' ')[0]}^T"
         elif node.name == "matmul" and len(operands) == 2 and operands[1].endswith("^T"):
             name = f"{operands[1][:-2]}·{operands[0]}"  # x·Uᵀ in rows is the lecture's U·x
+        elif node.name == "linear" and len(operands) in (2, 3):
+            x, weight, *bias = [o.split(" ")[0] for o in operands]
+            name = f"{weight}·{x}" + "".join(f"+{b}" for b in bias)  # linear(x, U, β) = U·x + β
         elif node.name in symbols and len(operands) == 2:
             short = [o.split(" ")[0] for o in operands]
             name = f"{short[0]}{symbols[node.name]}{short[1]}"

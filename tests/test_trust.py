@@ -1,0 +1,166 @@
+"""In-place safety (saved arrays are read-only until backward) and anomaly mode."""
+
+import numpy as np
+import pytest
+
+import tinygrad_seq as ts
+from tinygrad_seq import nn, optim
+from tinygrad_seq.autograd import AnomalyError, SavedTensorModifiedError
+
+# The anomaly tests make NaN and inf on purpose; numpy's warnings about them are expected.
+pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")
+
+
+def leaf(values):
+    return ts.tensor(np.asarray(values, dtype=np.float64), requires_grad=True)
+
+
+# --------------------------------------------------------------------------- in-place safety
+
+
+def test_writing_into_a_saved_array_fails_instead_of_corrupting_the_gradient():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    y = (x * w).sum()  # mul saved x and w for its backward
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[...] = 5.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.data, [1.0, 2.0])  # computed from the true x
+    x.data[...] = 5.0  # after backward the array is free again
+
+
+def test_a_view_of_a_saved_tensor_is_protected_through_its_base():
+    x = leaf(np.arange(6.0).reshape(2, 3))
+    y = (x[0] * 2.0).sum() + (x.tanh()).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.data[0, 0] = 9.0
+    y.backward()
+    x.data[0, 0] = 9.0
+
+
+def test_an_optimizer_step_between_forward_and_backward_is_refused_clearly():
+    layer = nn.Linear(2, 1, dtype=np.float64)
+    opt = optim.SGD(layer.parameters(), lr=0.1)
+    loss = layer(ts.tensor(np.ones((3, 2)))).sum()
+    layer.weight.grad = ts.tensor(np.ones((1, 2)))
+    before = layer.weight.data.copy()
+    with pytest.raises(SavedTensorModifiedError, match=r"SGD.step: .*shape \(1, 2\).*backward"):
+        opt.step()
+    np.testing.assert_array_equal(layer.weight.data, before)
+    loss.backward()
+    opt.step()  # the usual order works
+    assert not np.array_equal(layer.weight.data, before)
+
+
+def test_library_in_place_operations_respect_saved_arrays():
+    x = leaf([1.0, -1.0])
+    y = (x.exp() * x).sum()
+    with pytest.raises(SavedTensorModifiedError, match="zero_"):
+        x.zero_()
+    with pytest.raises(SavedTensorModifiedError, match="init"):
+        nn.init.constant_(x, 0.0)
+    y.backward()
+    x.zero_()
+    x.detach_()  # changes no data: always allowed
+    np.testing.assert_array_equal(x.data, [0.0, 0.0])
+
+
+def test_load_state_dict_and_to_refuse_while_a_graph_holds_the_weights():
+    layer = nn.Linear(2, 2, dtype=np.float64)
+    state = layer.state_dict()
+    out = layer(ts.tensor(np.ones((1, 2)))).sum()
+    with pytest.raises(SavedTensorModifiedError, match="load_state_dict"):
+        layer.load_state_dict(state)
+    with pytest.raises(SavedTensorModifiedError, match=r"to\(float32\)"):
+        layer.float()
+    assert layer.weight.dtype == np.float64
+    del out  # dropping the graph frees the weights too
+    layer.load_state_dict(state)
+    layer.float()
+
+
+def test_plus_equals_on_a_tensor_rebinds_and_keeps_the_gradient_right():
+    x = leaf([1.0, 2.0])
+    z = x * 1.0
+    y = (z * z).sum()
+    z += 1.0  # a new tensor: the saved z is untouched
+    y.backward()
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+
+
+def test_protection_is_counted_per_graph_and_released_by_backward_or_deletion():
+    x = leaf([1.0, 2.0])
+    first = (x * x).sum()
+    second = (x * 2.0).sum()
+    first.backward()
+    assert not x.data.flags.writeable  # still saved by the second graph
+    del second
+    assert x.data.flags.writeable
+    third = (x * 3.0).sum()
+    third.backward(retain_graph=True)
+    assert not x.data.flags.writeable  # a retained graph can backpropagate again
+    del third
+    assert x.data.flags.writeable
+
+
+def test_arrays_that_were_read_only_before_stay_read_only():
+    frozen = np.array([1.0, 2.0])
+    frozen.flags.writeable = False
+    x = ts.from_numpy(frozen, requires_grad=True)
+    y = (x * x).sum()
+    y.backward()
+    assert not frozen.flags.writeable
+
+
+def test_no_grad_records_nothing_and_protects_nothing():
+    x = leaf([1.0])
+    with ts.no_grad():
+        y = x * x
+    x.data[...] = 2.0
+    assert y.item() == 1.0
+
+
+# --------------------------------------------------------------------------- anomaly mode
+
+
+def test_anomaly_mode_names_the_forward_op_the_line_and_the_shapes():
+    x = leaf([1.0, 0.0, 2.0])
+    with ts.detect_anomaly(), pytest.raises(AnomalyError) as error:
+        (x.log() * 2).sum()
+    message = str(error.value)
+    assert "'log' produced NaN or inf in its forward pass" in message
+    assert "(3,)" in message
+    assert "test_trust.py:" in message  # the user's line, not the library's
+
+
+def test_anomaly_mode_finds_the_backward_step_that_makes_nan():
+    x = leaf([0.0, 4.0])
+    with ts.detect_anomaly():
+        y = x.sqrt().sum()  # finite forward, infinite derivative at 0
+        with pytest.raises(AnomalyError, match=r"backward pass of 'sqrt'.*test_trust.py:"):
+            y.backward()
+
+
+def test_anomaly_mode_blames_the_op_that_made_nan_not_those_that_pass_it_on():
+    x = leaf([-1.0])
+    with ts.detect_anomaly(), pytest.raises(AnomalyError, match="'sqrt'"):
+        (x.sqrt() + 1.0).exp()
+
+
+def test_anomaly_mode_is_off_by_default_and_restored():
+    x = leaf([0.0])
+    with np.errstate(divide="ignore"):
+        y = x.log()  # no error: off
+    assert np.isneginf(y.item())
+    with pytest.raises(AnomalyError), ts.detect_anomaly():
+        x.log()
+    with np.errstate(divide="ignore"):
+        x.log()  # off again after the error
+
+
+def test_finite_computations_pass_anomaly_mode_untouched():
+    rng = np.random.default_rng(0)
+    model = nn.LSTM(3, 4, dtype=np.float64, rng=rng)
+    with ts.detect_anomaly():
+        out, _ = model(ts.tensor(rng.standard_normal((5, 2, 3))))
+        out.sum().backward()
+    assert all(np.isfinite(p.grad.data).all() for p in model.parameters())
