@@ -18,7 +18,7 @@ test: $(VENV)/.installed-dev
 # One BLAS thread: the study's matrices are small, and a second OpenBLAS thread made it
 # several times slower on a busy 2-core machine.
 demo: $(VENV)/.installed-plot,progress
-	$(VENV_PYTHON) -m tinygrad_seq vanishing --out pictures/
+	$(VENV_PYTHON) -m tinygrad_seq vanishing --out pictures/ --force
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -157,6 +157,8 @@ def test_report_escapes_text_from_data():
         (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
         (["--steps", "-3"], "argument --steps: must be at least 1, got -3"),
         (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+        (["--cells", "rnn,gru"], "argument --cells: unknown cell 'gru'; choose from rnn, lstm"),
+        (["--cells", ","], "argument --cells: unknown cell ','"),
     ],
 )
 def test_bad_arguments_give_one_line_and_fail(tmp_path, capsys, args, complaint):
@@ -166,6 +168,19 @@ def test_bad_arguments_give_one_line_and_fail(tmp_path, capsys, args, complaint)
     stderr = capsys.readouterr().err
     assert stderr.count("\n") == 1 and complaint in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_existing_report_is_kept_unless_forced(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.html").write_text("an earlier report")
+    assert main(["vanishing", "--out", str(out), "--quick"]) == 1
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "report.html exists; pass --force" in stderr
+    assert (out / "report.html").read_text() == "an earlier report"
+    assert main(["vanishing", "--out", str(out), "--quick", "--force", "--cells", "rnn"]) == 0
+    assert "an earlier report" not in (out / "report.html").read_text()
+    assert list(summary_of(out)["models"]) == ["rnn"]
 
 
 def test_missing_out_gives_one_line(capsys):

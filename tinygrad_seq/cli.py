@@ -70,8 +70,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     vanishing.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (0)")
     vanishing.add_argument(
+        "--cells",
+        type=_cell_list,
+        default=("rnn", "lstm"),
+        metavar="LIST",
+        help="which models to train, comma-separated, from: rnn, lstm (rnn,lstm)",
+    )
+    vanishing.add_argument(
         "--quick", action="store_true", help="a tiny run of a few seconds, for smoke tests"
     )
+    vanishing.add_argument("--force", action="store_true", help="replace a report already in DIR")
     vanishing.set_defaults(run=_run_vanishing)
     demo = commands.add_parser(
         "demo",
@@ -103,6 +111,19 @@ def _int_at_least(low: int):
 
 
 _positive_int = _int_at_least(1)
+_CELLS = ("rnn", "lstm")
+
+
+def _cell_list(text: str) -> tuple[str, ...]:
+    """An argparse type: a comma-separated list of the study's models, each known."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = [name for name in names if name not in _CELLS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown cell {', '.join(map(repr, unknown)) or repr(text)}; choose from "
+            + ", ".join(_CELLS)
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def _run_vanishing(args: argparse.Namespace) -> int:
@@ -116,6 +137,12 @@ def _run_vanishing(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    if (args.out / REPORT_NAME).exists() and not args.force:
+        print(
+            f"{command}: error: {args.out / REPORT_NAME} exists; pass --force to replace it",
+            file=sys.stderr,
+        )
+        return 1
     chosen = {"seq_len": args.seq_len, "steps": args.steps, "seed": args.seed}
     chosen = {name: value for name, value in chosen.items() if value is not None}
     settings = StudySettings.quick(**chosen) if args.quick else StudySettings(**chosen)
@@ -126,7 +153,7 @@ def _run_vanishing(args: argparse.Namespace) -> int:
                 f"{settings.steps} steps, seed {settings.seed}",
                 flush=True,
             )
-            result = run_study(settings)
+            result = run_study(settings, models=args.cells)
             files = write_study(result, stage)
     except KeyboardInterrupt:
         print(f"\n{command}: interrupted; {args.out} left as it was", file=sys.stderr)
