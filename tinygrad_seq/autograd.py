@@ -318,28 +318,32 @@ class _SavedGuard:
     def of(inputs: Sequence[Tensor]) -> _SavedGuard | None:
         """The guard for a node that saved ``inputs`` (None when there is nothing to guard)."""
         arrays: list[np.ndarray] = []
+        counts = _saved_counts
         for t in inputs:
             array = t.data if t.grad_fn is None else t.data.base
-            while isinstance(array, np.ndarray):
-                count = _saved_counts.get(id(array))
-                if count is not None:
-                    _saved_counts[id(array)] = count + 1
+            while array is not None:
+                key = id(array)
+                if key in counts:
+                    counts[key] += 1
                     arrays.append(array)
                 elif array.flags.writeable:  # arrays read-only already are not ours to free
-                    array.flags.writeable = False
-                    _saved_counts[id(array)] = 1
+                    array.setflags(write=False)
+                    counts[key] = 1
                     arrays.append(array)
-                array = array.base
+                array = array.base if isinstance(array.base, np.ndarray) else None
         return _SavedGuard(arrays) if arrays else None
 
     def __del__(self) -> None:
+        counts = _saved_counts
         for array in reversed(self.arrays):  # bases before their views
-            count = _saved_counts.pop(id(array), 1) - 1
-            if count:
-                _saved_counts[id(array)] = count
+            key = id(array)
+            count = counts.get(key, 1)
+            if count > 1:
+                counts[key] = count - 1
                 continue
+            counts.pop(key, None)
             try:
-                array.flags.writeable = True
+                array.setflags(write=True)
             except ValueError:  # a view whose base another node still keeps read-only
                 pass
 
