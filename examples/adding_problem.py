@@ -15,7 +15,7 @@ the early steps: the gradient has vanished, and the first marker cannot be learn
 
 Target: the LSTM and the GRU below 1/12 at T ≤ 50, where the tanh RNN stays near 1/6;
 the heat maps show the RNN's gradient vanishing and the gated models' reaching back.
-Measured (full mode, 1,000 steps per model, 2 busy cores), final test MSE:
+Measured (full mode, 1,000 steps per model, 2 cores), final test MSE:
 
         T     RNN     LSTM    GRU
        10    0.005   0.000   0.000
@@ -26,7 +26,8 @@ Measured (full mode, 1,000 steps per model, 2 busy cores), final test MSE:
 so the RNN solves only T = 10, the LSTM up to T = 50 (at T = 100 it had not left the
 plateau within 1,000 steps), the GRU all four. After training at T = 50 the gradient
 reaching h_1 is 10^−77 of the one at h_T for the RNN, 10^−1.0 for the LSTM and 10^−0.6 for
-the GRU. 2.6 min wall-clock (2.8 min of CPU).
+the GRU. 55 s wall-clock (1.7 min of CPU over both cores; 2.6 min while the machine
+was shared with other jobs).
 
     python examples/adding_problem.py [--quick] [--out examples/out] [--seed 0]
 """

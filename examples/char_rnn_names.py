@@ -11,10 +11,10 @@ that is structure learned from the names. To make a new name, start from "." and
 character at a time from the model's own predictions until it writes "." again.
 
 Target: held-out loss well below uniform — at most 2.3 nats per character (uniform 3.30).
-Measured (full mode, 2,000 steps, 2 busy cores): held-out 2.054 nats/char against the uniform
+Measured (full mode, 2,000 steps, 2 cores): held-out 2.054 nats/char against the uniform
 3.296 (training names 1.377: the model has begun to memorise, the gap is overfitting), in
-3.0 min wall-clock (1.9 min of CPU; the machine was shared). Samples include new names such
-as "amila", "jechell", "charollus" beside real ones ("kathrine", "georgina").
+2.4 min (3.0 min while the machine was shared with other jobs). Samples include new names
+such as "amila", "jechell", "charollus" beside real ones ("kathrine", "georgina").
 
     python examples/char_rnn_names.py [--quick] [--out examples/out] [--seed 0]
 """

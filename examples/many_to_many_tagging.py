@@ -11,9 +11,9 @@ tags). The script trains on strings of length 40 and also tests on strings of le
 longer than any seen in training: a model that learned to count keeps working there.
 
 Target: ≥ 99% per-character accuracy on held-out strings of the training length.
-Measured (full mode, 800 steps, 2 busy cores): 100.00% of characters (and 100% of whole
-strings) at length 40, and 100.00% at length 100, in 81 s wall-clock (15 s of CPU; the
-machine was shared).
+Measured (full mode, 800 steps, 2 cores): 100.00% of characters (and 100% of whole
+strings) at length 40, and 100.00% at length 100, in 13 s (81 s while the machine was
+shared with other heavy jobs).
 
     python examples/many_to_many_tagging.py [--quick] [--out examples/out] [--seed 0]
 """

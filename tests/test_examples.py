@@ -7,6 +7,7 @@ print exactly the same numbers. Progress bars go to stderr and are not compared.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,8 +34,15 @@ def _start(name: str, workdir: Path) -> subprocess.Popen:
     command = [sys.executable, str(EXAMPLES / f"{name}.py"), "--quick"]
     if PICTURES[name]:
         command += ["--out", str(workdir / "out")]
+    # One BLAS thread each: two runs share the two cores instead of fighting over them.
+    env = {
+        **os.environ,
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     return subprocess.Popen(
-        command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
 
 
