@@ -5,7 +5,7 @@ import pytest
 
 import tinygrad_seq as ts
 from tinygrad_seq import nn, optim
-from tinygrad_seq.autograd import AnomalyError, SavedTensorModifiedError
+from tinygrad_seq.safety import AnomalyError, SavedTensorModifiedError
 
 # The anomaly tests make NaN and inf on purpose; numpy's warnings about them are expected.
 pytestmark = pytest.mark.filterwarnings("ignore:.*encountered in:RuntimeWarning")

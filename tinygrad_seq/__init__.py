@@ -7,10 +7,7 @@ from numpy import float32, float64
 
 from . import functional, ops, optim
 from .autograd import (
-    AnomalyError,
     Function,
-    SavedTensorModifiedError,
-    detect_anomaly,
     enable_grad,
     grad,
     is_grad_enabled,
@@ -49,6 +46,7 @@ from .functional import (
     var,
     where,
 )
+from .safety import AnomalyError, SavedTensorModifiedError, detect_anomaly
 from .serialization import load, save
 from .tensor import (
     Tensor,

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import check_writable, enable_grad, no_grad
+from .autograd import enable_grad, no_grad
+from .safety import check_writable
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adagrad", "Adam", "Optimizer"]

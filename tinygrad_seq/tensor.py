@@ -173,7 +173,7 @@ class Tensor:
 
     def zero_(self) -> Tensor:
         """Fill with zeros in place (used on gradients); refused while a graph saved it."""
-        autograd.check_writable(self, "zero_")
+        safety.check_writable(self, "zero_")
         self.data[...] = 0
         return self
 
@@ -621,4 +621,4 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
 
 
 # ops and functional import Tensor from here; import them last to close the cycle.
-from . import functional, ops  # noqa: E402
+from . import functional, ops, safety  # noqa: E402

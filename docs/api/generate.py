@@ -20,6 +20,7 @@ MODULES = [
     "tinygrad_seq",
     "tinygrad_seq.tensor",
     "tinygrad_seq.autograd",
+    "tinygrad_seq.safety",
     "tinygrad_seq.ops",
     "tinygrad_seq.functional",
     "tinygrad_seq.nn.module",

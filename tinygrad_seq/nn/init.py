@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import check_writable
+from ..safety import check_writable
 from ..tensor import Tensor, default_generator
 
 __all__ = [

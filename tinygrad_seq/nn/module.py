@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import check_writable
+from ..safety import check_writable
 from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
 
 __all__ = ["Module", "Parameter"]

@@ -1,0 +1,178 @@
+"""Trust: saved arrays stay read-only until backward, and anomaly mode.
+
+Two guards the engine (``autograd.py``) calls into:
+
+- **In-place safety.** A graph keeps the arrays its backward will read read-only until
+  backward has run (or the graph is freed): an in-place write can never make a gradient
+  silently wrong. See ``docs/reliability.md`` for what is and is not covered.
+- **Anomaly mode.** ``detect_anomaly()`` stops at the first op whose forward or backward
+  makes NaN or inf, and names the op, the user's file and line, and the shapes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .autograd import Function, Scatter, _GradMode, _switch
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+__all__ = [
+    "AnomalyError",
+    "SavedGuard",
+    "SavedTensorModifiedError",
+    "check_backward",
+    "check_forward",
+    "check_writable",
+    "detect_anomaly",
+]
+
+
+# --------------------------------------------------------------------------- in-place safety
+
+# How many live graph nodes saved each array (by id) for their backward pass.
+_saved_counts: dict[int, int] = {}
+
+
+class SavedTensorModifiedError(RuntimeError):
+    """An in-place change to an array that a graph saved for its backward pass."""
+
+
+class SavedGuard:
+    """Keeps the arrays a node's backward will read read-only while the node can still run.
+
+    A write would make the gradient silently wrong (backward would read the new values).
+    Plain numpy writes (``x.data[...] = 0``) then fail at once with numpy's "assignment
+    destination is read-only"; the library's own in-place updates (optimizers, ``zero_``,
+    initialisers, ``load_state_dict``) call :func:`check_writable` and say why.
+
+    What is guarded: the arrays of saved *leaf* tensors (inputs, parameters: what users and
+    optimizers write to) and the arrays that saved tensors are views of (``x[t]`` guards
+    x). Arrays made by ops and never exposed as a leaf are not. Each array is counted once
+    per node; when the last node that saved it is released by backward (or freed), it is
+    writable again.
+    """
+
+    __slots__ = ("arrays",)
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = arrays
+
+    @staticmethod
+    def of(inputs: Sequence[Tensor]) -> SavedGuard | None:
+        """The guard for a node that saved ``inputs`` (None when there is nothing to guard)."""
+        arrays: list[np.ndarray] = []
+        counts = _saved_counts
+        for t in inputs:
+            array = t.data if t.grad_fn is None else t.data.base
+            while array is not None:
+                key = id(array)
+                if key in counts:
+                    counts[key] += 1
+                    arrays.append(array)
+                elif array.flags.writeable:  # arrays read-only already are not ours to free
+                    array.setflags(write=False)
+                    counts[key] = 1
+                    arrays.append(array)
+                array = array.base if isinstance(array.base, np.ndarray) else None
+        return SavedGuard(arrays) if arrays else None
+
+    def __del__(self) -> None:
+        counts = _saved_counts
+        for array in reversed(self.arrays):  # bases before their views
+            key = id(array)
+            count = counts.get(key, 1)
+            if count > 1:
+                counts[key] = count - 1
+                continue
+            counts.pop(key, None)
+            try:
+                array.setflags(write=True)
+            except ValueError:  # a view whose base another node still keeps read-only
+                pass
+
+
+def check_writable(tensor: Tensor, action: str) -> None:
+    """Raise a clear error if ``tensor``'s array is saved by a graph not yet backpropagated.
+
+    Every in-place update in the library calls this first (an optimizer step between
+    forward and backward, ``zero_`` on a saved tensor, …).
+    """
+    array = tensor.data
+    while isinstance(array, np.ndarray):
+        if id(array) in _saved_counts:
+            raise SavedTensorModifiedError(
+                f"{action}: the tensor of shape {tensor.shape} is saved by a graph that has not "
+                "been backpropagated yet, and changing it now would make that gradient wrong. "
+                "Call backward() first, compute the graph under ts.no_grad(), or drop it (del "
+                "the tensors that hold it)."
+            )
+        array = array.base
+
+
+# --------------------------------------------------------------------------- anomaly mode
+
+
+class AnomalyError(FloatingPointError):
+    """A NaN or infinity produced by an op, found by :func:`detect_anomaly`."""
+
+
+class detect_anomaly(_switch):
+    """Context manager: stop at the first op whose forward or backward makes NaN or inf.
+
+    The error names the op, the file and line of your code that called it, and the input
+    shapes. Off by default; when off it costs one attribute read per op.
+    """
+
+    def __enter__(self) -> detect_anomaly:
+        self._previous.append(_GradMode.anomaly)
+        _GradMode.anomaly = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.anomaly = self._previous.pop()
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+def _caller() -> str:
+    """'file:line' of the innermost frame outside tinygrad_seq (where the user called the op)."""
+    package = __name__.rsplit(".", 1)[0]
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(package):
+        frame = frame.f_back
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
+
+
+def _finite(array: Any) -> bool:
+    array = np.asarray(array)
+    return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
+
+
+def check_forward(fn: Function, inputs: Sequence[Tensor], data: np.ndarray) -> None:
+    fn.created_at = _caller()
+    if not _finite(data) and all(_finite(t.data) for t in inputs):
+        shapes = ", ".join(str(t.shape) for t in inputs)
+        raise AnomalyError(
+            f"detect_anomaly: '{fn.name}' produced NaN or inf in its forward pass (input shapes "
+            f"{shapes}); called at {fn.created_at}"
+        )
+
+
+def check_backward(node: Function, g: Tensor, input_grads: Sequence[Any]) -> None:
+    if not _finite(g.data):
+        return  # passed on from later ops: the op that made it has already been reported
+    for k, grad in enumerate(input_grads):
+        values = grad.values if isinstance(grad, Scatter) else getattr(grad, "data", grad)
+        if grad is not None and not _finite(values):
+            raise AnomalyError(
+                f"detect_anomaly: the backward pass of '{node.name}' produced NaN or inf in the "
+                f"gradient of input {k} (output shape {node.shape}); the op was called at "
+                f"{getattr(node, 'created_at', '<before detect_anomaly was on>')}"
+            )
