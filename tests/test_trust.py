@@ -164,3 +164,66 @@ def test_finite_computations_pass_anomaly_mode_untouched():
         out, _ = model(ts.tensor(rng.standard_normal((5, 2, 3))))
         out.sum().backward()
     assert all(np.isfinite(p.grad.data).all() for p in model.parameters())
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def test_index_arrays_and_masks_reused_before_backward_do_not_change_the_gradient():
+    w = leaf(np.arange(6.0).reshape(3, 2))
+    index = np.array([0, 1])
+    loss = (ts.functional.embedding(index, w) ** 2).sum()
+    index[:] = 2  # the caller reuses its index buffer
+    loss.backward()
+    np.testing.assert_array_equal(w.grad.data, [[0.0, 2.0], [4.0, 6.0], [0.0, 0.0]])
+    a, condition = leaf([1.0, 2.0]), np.array([True, False])
+    y = ts.where(condition, a, 0.0)
+    condition[:] = False
+    y.sum().backward()
+    np.testing.assert_array_equal(a.grad.data, [1.0, 0.0])
+
+
+def test_leaves_that_are_views_of_one_buffer_are_all_writable_again_after_backward():
+    flat = np.ones(6)
+    first = ts.from_numpy(flat[:3], requires_grad=True)
+    second = ts.from_numpy(flat[3:], requires_grad=True)
+    loss = (first * first).sum() + (second * second).sum()
+    loss.backward()
+    del loss
+    assert first.data.flags.writeable and second.data.flags.writeable and flat.flags.writeable
+    optim.SGD([first, second], lr=0.5).step()
+    np.testing.assert_array_equal(flat, 0.0)
+
+
+def test_create_graph_gradients_share_no_memory_with_each_other_or_the_seed():
+    x, y = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    seed = np.ones(2)
+    (x + y).backward(seed, create_graph=True)
+    assert not np.shares_memory(x.grad.data, y.grad.data)
+    assert not np.shares_memory(x.grad.data, seed)
+    gx, gy = ts.grad(x * 1.0 + y, [x, y], grad_outputs=seed, create_graph=True)
+    assert gx is not gy and not np.shares_memory(gx.data, gy.data)
+
+
+def test_grad_runs_only_the_part_of_the_graph_that_leads_to_its_inputs():
+    lstm = nn.LSTM(3, 4)  # fused: its backward cannot be differentiated again
+    w = leaf([1.0, -2.0, 0.5])
+    out, _ = lstm(ts.randn(5, 2, 3))
+    (gw,) = ts.grad((w * w).sum() + out.sum(), w, create_graph=True)
+    np.testing.assert_array_equal(gw.data, 2 * w.data)
+    x = leaf([1.0, 2.0])
+    h = x * x
+    (gh,) = ts.grad((h * 3.0).sum(), h)
+    np.testing.assert_array_equal(gh.data, [3.0, 3.0])
+    h.sum().backward()  # the part below h was neither run nor released
+    np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
+
+
+def test_powers_at_zero_have_pytorchs_finite_gradients():
+    x = leaf([0.0, 1.0])
+    (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 0.0])
+    a, b = leaf([0.0, 2.0]), leaf([2.0, 3.0])
+    (a**b).sum().backward()
+    np.testing.assert_allclose(a.grad.data, [0.0, 12.0])
+    np.testing.assert_allclose(b.grad.data, [0.0, 8 * np.log(2.0)])

@@ -354,8 +354,12 @@ def _run_backward(
     retain_graph: bool,
     create_graph: bool,
     wanted_nodes: dict[int, Tensor | None] | None = None,
+    targets: set[int] | None = None,
 ) -> dict[int, list[Any]]:
     """Backpropagate ``seeds`` (∂L/∂root) through the graph.
+
+    With ``targets`` (ids of the nodes and leaves whose gradients are wanted, as in
+    :func:`grad`), only the nodes with a target below them are run.
 
     Returns the total gradient of every leaf reached (and of every ``retain_grad`` tensor),
     as ``{id(tensor): [tensor, grad]}``; the callers decide where it goes (``.grad`` or the
@@ -401,14 +405,18 @@ def _run_backward(
         for root, seed in zip(roots, seeds, strict=True):
             deliver(root.grad_fn if root.grad_fn is not None else root, seed)
         root_nodes = [root.grad_fn for root in roots if root.grad_fn is not None]
-        for node in _topological_order(root_nodes):
+        order = _topological_order(root_nodes)
+        needed = None if targets is None else _leading_to(order, targets)
+        for node in order:
             g = pending.pop(id(node), None)
             if g is None:
                 continue
-            if node.saved is _RELEASED:
-                node._raise_released()
             if node.retained is not None or wanted_nodes:
                 _observe(node, g, retained, wanted_nodes)
+            if needed is not None and id(node) not in needed:
+                continue  # no requested gradient lies below: leave it unrun (and unreleased)
+            if node.saved is _RELEASED:
+                node._raise_released()
             if create_graph or node.backward_arrays is None:
                 input_grads = node.backward(g)
                 _check_backward_result(node, input_grads)
@@ -430,6 +438,17 @@ def _run_backward(
         _GradMode.enabled, _GradMode.retain_graph, _GradMode.in_backward = previous
     retained.update((key, [leaf, pending[key]]) for key, leaf in leaves.items())
     return retained
+
+
+def _leading_to(order: Sequence[Function], targets: set[int]) -> set[int]:
+    """Ids of the nodes in ``order`` that have one of ``targets`` among their inputs' ancestry."""
+    needed: set[int] = set()
+    for node in reversed(order):  # inputs before the nodes that consume them
+        for parent in node.parents:
+            if parent is not None and (id(parent) in targets or id(parent) in needed):
+                needed.add(id(node))
+                break
+    return needed
 
 
 def _observe(
@@ -508,10 +527,18 @@ def backward(
     for leaf, g in leaf_grads.values():
         if leaf.grad is not None:
             g = leaf.grad + g
-        elif not create_graph and (id(g.data) in handed_out or g.data.base is not None):
-            g = _make_tensor(g.data.copy(), False, None)
+        elif id(g.data) in handed_out or g.data.base is not None:
+            g = _private_copy(g, create_graph)
         handed_out.add(id(g.data))
         leaf.grad = g
+
+
+def _private_copy(g: Tensor, create_graph: bool) -> Tensor:
+    """A copy of ``g`` that shares no memory; recorded in the graph when it is being built."""
+    if create_graph:
+        with _switch(True):
+            return g + 0.0
+    return _make_tensor(g.data.copy(), False, None)
 
 
 def grad(
@@ -553,7 +580,8 @@ def grad(
     if retain_graph is None:
         retain_graph = create_graph
     wanted_nodes: dict[int, Tensor | None] = {id(t.grad_fn): None for t in inputs if t.grad_fn}
-    leaf_grads = _run_backward(outputs, seeds, retain_graph, create_graph, wanted_nodes)
+    targets = {id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs}
+    leaf_grads = _run_backward(outputs, seeds, retain_graph, create_graph, wanted_nodes, targets)
     results: list[Tensor | None] = []
     handed_out = {id(seed.data) for seed in seeds}
     for k, t in enumerate(inputs):
@@ -566,9 +594,9 @@ def grad(
                 f"grad: input {k} (shape {t.shape}) was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        if g is not None and not create_graph:
+        if g is not None:
             if id(g.data) in handed_out or g.data.base is not None:
-                g = _make_tensor(g.data.copy(), False, None)
+                g = _private_copy(g, create_graph)
             handed_out.add(id(g.data))
         results.append(g)
     return tuple(results)

@@ -23,6 +23,13 @@ def _constant(array: np.ndarray) -> Tensor:
     return _make_tensor(np.asarray(array), False, None)
 
 
+def _replace(t: Tensor, condition: np.ndarray, value: float) -> Tensor:
+    """``t`` with ``value`` where ``condition`` holds (differentiable in t elsewhere)."""
+    if not condition.any():
+        return t
+    return Where.apply(_constant(np.asarray(value, dtype=t.dtype)), t, condition=condition)
+
+
 def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
     """``shape`` with the reduced axes kept as size 1."""
     if axis is None:
@@ -122,6 +129,8 @@ class Pow(Function):
     """y = a ** b;  ∂L/∂a = g · b · a^(b−1),  ∂L/∂b = g · y · ln a.
 
     ∂L/∂b is only computed when b requires grad, so ``x ** 2`` with negative x stays finite.
+    Where b = 0 the first is 0 (not 0 · 0⁻¹ = NaN at a = 0), and where a = 0 the second is 0
+    (y = 0 there), as in PyTorch.
     """
 
     name = "pow"
@@ -132,8 +141,11 @@ class Pow(Function):
 
     def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
         a, b = self.saved
-        grad_a = g * b * a ** (b - 1) if self.needs_grad(0) else None
-        grad_b = g * self.output() * a.log() if self.needs_grad(1) else None
+        grad_a = grad_b = None
+        if self.needs_grad(0):  # a^(b−1) with exponent 1 where b = 0: finite, times b = 0
+            grad_a = g * b * a ** _replace(b - 1, b.data == 0, 1.0)
+        if self.needs_grad(1):  # ln a with a = 1 where a = 0: y = 0 there anyway
+            grad_b = g * self.output() * _replace(a, a.data == 0, 1.0).log()
         return grad_a, grad_b
 
 
@@ -422,7 +434,7 @@ class Where(Function):
     def forward(self, a: np.ndarray, b: np.ndarray, condition: np.ndarray) -> np.ndarray:
         if condition.dtype != np.bool_:
             raise TypeError(f"where: condition must be a bool array, got dtype {condition.dtype}")
-        self.condition = condition
+        self.condition = condition.copy()  # the caller may reuse its mask before backward
         return np.where(condition, a, b)
 
     def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -631,7 +643,7 @@ class GetItem(Function):
     save_inputs = False
 
     def forward(self, x: np.ndarray, index: Any) -> np.ndarray:
-        self.index = index
+        self.index = _own_index(index)  # the caller may reuse its index array before backward
         self.input_shape = x.shape
         return x[index]
 
@@ -651,6 +663,15 @@ def _index_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
     else:
         np.add.at(out, index, g)
     return out
+
+
+def _own_index(index: Any) -> Any:
+    """``index`` with private copies of its arrays (slices and integers are immutable)."""
+    if isinstance(index, np.ndarray):
+        return index.copy()
+    if isinstance(index, tuple):
+        return tuple(item.copy() if isinstance(item, np.ndarray) else item for item in index)
+    return index
 
 
 def _is_basic_index(index: Any) -> bool:

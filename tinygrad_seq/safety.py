@@ -91,10 +91,22 @@ class SavedGuard:
                 counts[key] = count - 1
                 continue
             counts.pop(key, None)
-            try:
-                array.setflags(write=True)
-            except ValueError:  # a view whose base another node still keeps read-only
-                pass
+            _make_writable(array)
+
+
+# Views released while their base was still guarded by another node: made writable with it.
+_waiting_views: dict[int, list[np.ndarray]] = {}
+
+
+def _make_writable(array: np.ndarray) -> None:
+    try:
+        array.setflags(write=True)
+    except ValueError:  # a view whose base another node still keeps read-only: wait for it
+        _waiting_views.setdefault(id(array.base), []).append(array)
+        return
+    for view in _waiting_views.pop(id(array), ()):
+        if id(view) not in _saved_counts:  # not guarded again meanwhile
+            _make_writable(view)
 
 
 def check_writable(tensor: Tensor, action: str) -> None:
