@@ -15,8 +15,7 @@ $(VENV)/.installed-%: pyproject.toml
 test: $(VENV)/.installed-dev
 	$(VENV_PYTHON) -m pytest -q
 
-# One BLAS thread: the study's matrices are small, and a second OpenBLAS thread made it
-# several times slower on a busy 2-core machine.
+# The main job: the vanishing-gradient study (it keeps BLAS on one thread itself).
 demo: $(VENV)/.installed-plot,progress
 	$(VENV_PYTHON) -m tinygrad_seq vanishing --out pictures/ --force
 

@@ -10,10 +10,10 @@ at least T/2 steps. Trivial answers set the bar:
 
 A test MSE below 1/12 proves the first value crossed at least T/2 steps.
 
-The settings are those of the research note (``vanishing.md`` §3.4, experiment E1): hidden size
-32, batch 64, Adam with learning rate 10⁻², the global gradient norm clipped at 1, float64,
-weights drawn from U(±1/√H) as in PyTorch (the tanh RNN's W too — an orthogonal W is the
-stronger baseline and flickers, §3.3), and the LSTM's forget-gate bias set to 1.
+The settings (explained in ``docs/vanishing-gradients.md``): hidden size 32, batch 64, Adam
+with learning rate 10⁻², the global gradient norm clipped at 1, float64, weights drawn from
+U(±1/√H) as in PyTorch (the tanh RNN's W too — an orthogonal W is the stronger baseline and
+flickers), and the LSTM's forget-gate bias set to 1.
 
 While training, a :class:`~tinygrad_seq.viz.flow.FlowRecorder` measures every few steps, on
 a fixed probe batch and with the loss at the last step only, the per-step gradient norms

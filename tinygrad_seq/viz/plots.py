@@ -2,7 +2,7 @@
 
 - :func:`gradient_heatmaps` — log₁₀(‖∂L/∂h_t‖ / ‖∂L/∂h_T‖) over time step t × training step,
   one panel per model (tanh RNN, LSTM h_t, LSTM C_t) on one shared, clipped colour scale;
-  with ``loss=`` a last panel adds the test MSE: the one-glance picture of the research note.
+  with ``loss=`` a last panel adds the test MSE: the one-glance picture.
 - :func:`gradient_profiles` — the same ratio against t at the start, middle and end of
   training: the slope is the number of decades the gradient loses per step.
 - :func:`loss_curves` — training loss and test MSE with the trivial baselines 1/6 and 1/12.
@@ -116,7 +116,8 @@ def gradient_heatmaps(
         ax.set_xlabel(f"time step t  (loss at t = T = {seq_len})")
         ax.set_ylabel("training step")
     colourbar = fig.colorbar(image, cax=axes[len(panels)], extend="min")
-    colourbar.set_label(r"$\log_{10}\ \|\partial L/\partial x_t\|\ /\ \|\partial L/\partial x_T\|$")
+    # The same ratio for the state named in each panel's title (s_t, h_t or C_t).
+    colourbar.set_label(r"$\log_{10}$ of ‖∂L/∂(state)$_t$‖ / ‖∂L/∂(state)$_T$‖", labelpad=2)
     if loss:
         _draw_loss(axes[-1], loss["curves"], loss["baselines"], markers=True)
         axes[-1].set_title("test MSE")

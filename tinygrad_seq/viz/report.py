@@ -200,12 +200,13 @@ _EXPLANATIONS = {
         "node coloured by ‖∂L/∂h<sub>t</sub>‖ on a log scale."
     ),
     "rnn_step": (
-        "One step of the tanh RNN as the library's autograd records it, op by op: two matrix "
-        "products, the biases, tanh."
+        "One step of the tanh RNN as the library's autograd records it, op by op: the affine "
+        "maps U·x<sub>t</sub> + β and W·s<sub>t−1</sub> + β, their sum, tanh."
     ),
     "lstm_step": (
-        "One step of the LSTM, op by op: one matrix product for all four gates (PyTorch's "
-        "order i, f, g, o), split into f<sub>t</sub>, i<sub>t</sub>, C̃<sub>t</sub>, "
+        "One step of the LSTM, op by op: one affine map of x<sub>t</sub> and one of "
+        "h<sub>t−1</sub>, each covering all four gates (PyTorch's order i, f, g, o), added and "
+        "split into f<sub>t</sub>, i<sub>t</sub>, C̃<sub>t</sub>, "
         "o<sub>t</sub>; the cell update C<sub>t</sub> = f<sub>t</sub>⊙C<sub>t−1</sub> + "
         "i<sub>t</sub>⊙C̃<sub>t</sub> and h<sub>t</sub> = o<sub>t</sub>⊙tanh(C<sub>t</sub>)."
     ),
@@ -279,7 +280,8 @@ def render_html(
         "the start, but its loss stays on the baseline as well). The LSTM's forget-gate bias "
         f"β<sub>f</sub> is set to {e(settings['forget_bias'])} (PyTorch's two biases: the f "
         "block of bias_ih_l0 holds it, that of bias_hh_l0 is 0). Settings follow the "
-        "research note (Adam, lr 10<sup>−2</sup>, global gradient norm clipped at 1).</p>",
+        "literature on the adding problem (Adam, lr 10<sup>−2</sup>, global gradient norm "
+        "clipped at 1; see docs/vanishing-gradients.md).</p>",
         "<p>Caveat: at T = 50 a tanh RNN can learn the task with a 10× smaller learning rate "
         "and several thousand steps; the robust separation is at T = 100.</p>",
         "</body></html>",
