@@ -80,7 +80,7 @@ def gradient_heatmaps(
     loss: Mapping[str, Any] | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Heat maps of log₁₀(‖∂L/∂x_t‖ / ‖∂L/∂x_T‖), time step t across, training step up.
+    """Heat maps of log₁₀(‖∂L/∂z_t‖ / ‖∂L/∂z_T‖) for a state z, time t across, training up.
 
     ``panels`` holds ``(title, training_steps, ratios)`` with ``ratios`` of shape
     (len(training_steps), T): for each record, log₁₀ of the gradient norm of the last-step
@@ -91,10 +91,11 @@ def gradient_heatmaps(
     ``loss`` (optional) adds the one-glance panel, drawn on a log scale:
     ``{"curves": {label: (steps, values)}, "baselines": {label: value}}``.
     """
-    width = 3.4 * len(panels) + (4.2 if loss else 0) + 1.0
+    width = 3.4 * len(panels) + (4.8 if loss else 0) + 1.0
     fig = _figure(width, 4.0)
-    columns = len(panels) + 1 + (1 if loss else 0)
-    widths = [1.0] * len(panels) + [0.06] + ([1.25] if loss else [])
+    columns = len(panels) + 1 + (2 if loss else 0)
+    # With a loss panel, an empty column keeps the colour bar's label clear of its axis.
+    widths = [1.0] * len(panels) + [0.06] + ([0.22, 1.25] if loss else [])
     axes = fig.subplots(1, columns, gridspec_kw={"width_ratios": widths})
     low, high = COLOUR_RANGE
     image = None
@@ -119,6 +120,7 @@ def gradient_heatmaps(
     # The same ratio for the state named in each panel's title (s_t, h_t or C_t).
     colourbar.set_label(r"$\log_{10}$ of ‖∂L/∂(state)$_t$‖ / ‖∂L/∂(state)$_T$‖", labelpad=2)
     if loss:
+        axes[-2].set_axis_off()  # the spacer column
         _draw_loss(axes[-1], loss["curves"], loss["baselines"], markers=True)
         axes[-1].set_title("test MSE")
     if title:
@@ -193,7 +195,7 @@ def loss_curves(
 def gradient_profiles(
     panels: Sequence[tuple[str, Any, Any]], seq_len: int, title: str | None = None
 ) -> Figure:
-    """log₁₀(‖∂L/∂x_t‖ / ‖∂L/∂x_T‖) against t at the first, middle and last record.
+    """log₁₀(‖∂L/∂z_t‖ / ‖∂L/∂z_T‖) for a state z against t at the first, middle, last record.
 
     ``panels`` as for :func:`gradient_heatmaps`. A straight line falling by d decades over
     the sequence means the gradient shrinks by a factor 10^(d/T) per step.
@@ -210,7 +212,7 @@ def gradient_profiles(
         ax.set_xlabel("time step t")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right")
-    axes[0].set_ylabel(r"$\log_{10}\ \|\partial L/\partial x_t\|\ /\ \|\partial L/\partial x_T\|$")
+    axes[0].set_ylabel(r"$\log_{10}$ of ‖∂L/∂(state)$_t$‖ / ‖∂L/∂(state)$_T$‖")
     if title:
         fig.suptitle(title)
     return fig
