@@ -289,6 +289,22 @@ def test_set_grad_enabled_as_call_and_context():
     assert ts.is_grad_enabled()
 
 
+def test_set_grad_enabled_can_be_used_again_and_as_a_decorator():
+    switch = ts.set_grad_enabled(False)
+    with switch:
+        assert not ts.is_grad_enabled()
+    assert ts.is_grad_enabled()
+    with switch:  # a second use restores the same mode
+        pass
+    assert ts.is_grad_enabled()
+
+    @ts.set_grad_enabled(False)
+    def inside():
+        return ts.is_grad_enabled()
+
+    assert ts.is_grad_enabled() and not inside() and ts.is_grad_enabled()
+
+
 def test_grad_mode_is_restored_after_an_error_inside_no_grad():
     with pytest.raises(ZeroDivisionError), ts.no_grad():
         raise ZeroDivisionError

@@ -71,25 +71,28 @@ def is_graph_retained() -> bool:
     return _GradMode.retain_graph
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn graph recording on or off: as a call, a context manager or a decorator."""
+class set_grad_enabled:
+    """Turn graph recording on or off: as a call, a context manager or a decorator.
+
+    As in PyTorch, the call itself switches the mode; leaving a ``with`` block restores the
+    mode from before the call (also when the same object is used again).
+    """
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
-        self._previous: list[bool] = []
-        self._previous.append(_GradMode.enabled)
+        self.previous = _GradMode.enabled
         _GradMode.enabled = self.mode
 
     def __enter__(self) -> set_grad_enabled:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self._previous.pop()
+        _GradMode.enabled = self.previous
 
     def __call__(self, func: F) -> F:
         # Used as a decorator: the constructor switched the mode already; undo that and
         # switch it around each call instead.
-        _GradMode.enabled = self._previous.pop()
+        _GradMode.enabled = self.previous
         mode = self.mode
 
         @functools.wraps(func)
