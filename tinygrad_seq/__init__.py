@@ -5,7 +5,7 @@ The public names live here; see DESIGN in the docs for the contract.
 
 from numpy import float32, float64
 
-from . import functional, ops, optim
+from . import functional, nn, ops, optim
 from .autograd import (
     Function,
     enable_grad,
@@ -66,7 +66,21 @@ from .tensor import (
 
 __version__ = "0.1.0"
 
+# Imported on first use (``ts.viz.draw_graph``), so that importing the core loads no
+# renderer, plotting or test library.
+_LAZY = ("data", "kernels", "testing", "viz")
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "nn",
     "AnomalyError",
     "SavedTensorModifiedError",
     "detect_anomaly",
