@@ -106,3 +106,14 @@ def test_gradient_flow_and_its_pictures_work_for_a_single_step(kind):
 def test_an_empty_sequence_is_a_clear_error():
     with pytest.raises(ValueError, match="no time steps"):
         nn.LSTM(2, 3)(ts.zeros(0, 2, 2))
+
+
+def test_keys_that_look_like_numbered_entries_round_trip(tmp_path):
+    path = tmp_path / "checkpoint.npz"
+    ts.save({"w": np.ones(2)}, path)
+    state = {"__array_1__": np.array([1.0]), "my key": np.array([2.0]), "__array_2__": np.ones(1)}
+    ts.save(state, path)
+    loaded = ts.load(path)
+    assert list(loaded) == list(state)
+    for key, value in state.items():
+        np.testing.assert_array_equal(loaded[key], value)

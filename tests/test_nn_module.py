@@ -185,6 +185,16 @@ def test_embedding_accumulates_repeated_rows_and_respects_padding():
         emb(np.array([4]))
 
 
+def test_embedding_padding_row_returns_its_values_but_gets_no_gradient():
+    emb = nn.Embedding(4, 3, padding_idx=1, dtype=np.float64)
+    emb.weight.data[1] = [1.0, 2.0, 3.0]  # e.g. weights copied from PyTorch
+    out = emb(np.array([1, 2, 1]))
+    np.testing.assert_array_equal(out.data[0], [1.0, 2.0, 3.0])
+    out.backward(np.ones((3, 3)))
+    np.testing.assert_array_equal(emb.weight.grad.data[1], 0.0)
+    np.testing.assert_array_equal(emb.weight.grad.data[2], 1.0)
+
+
 def test_dropout_is_seeded_scaled_and_off_in_eval():
     x = ts.ones(1000, dtype=np.float64)
     a = nn.Dropout(0.25, rng=np.random.default_rng(3))(x)

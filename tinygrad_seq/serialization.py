@@ -147,7 +147,10 @@ def _entry_name(where: tuple[Any, ...], taken: Mapping[str, Any]) -> str:
     readable = bool(parts) and all(_SAFE_NAME.fullmatch(p) and p not in (".", "..") for p in parts)
     if readable and name not in taken and name != META_ENTRY:
         return name
-    return f"__array_{len(taken)}__"
+    number = len(taken)
+    while f"__array_{number}__" in taken:  # a user's key may look like a numbered name
+        number += 1
+    return f"__array_{number}__"
 
 
 def _describe(where: tuple[Any, ...]) -> str:

@@ -59,7 +59,7 @@ class Embedding(Module):
     """A lookup table: row i of ``weight`` (num_embeddings, embedding_dim) for index i.
 
     Rows picked several times accumulate their gradients. The row ``padding_idx`` starts
-    at zero and never receives a gradient (its output is a constant).
+    at zero and never receives a gradient (as in PyTorch, its stored values are returned).
     """
 
     def __init__(
@@ -92,8 +92,8 @@ class Embedding(Module):
         if self.padding_idx is None:
             return out
         index = np.asarray(indices.data if isinstance(indices, Tensor) else indices)
-        keep = (index != self.padding_idx)[..., None].astype(out.dtype)
-        return out * Tensor(keep)
+        # The padding row's values come through (as in PyTorch); only its gradient stops.
+        return F.where((index != self.padding_idx)[..., None], out, out.detach())
 
     def extra_repr(self) -> str:
         extra = f", padding_idx={self.padding_idx}" if self.padding_idx is not None else ""
