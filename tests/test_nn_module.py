@@ -51,11 +51,16 @@ def test_children_modules_and_reassignment():
     assert "encoder.weight" not in dict(model.named_parameters())
 
 
-def test_shared_parameters_are_listed_once():
+def test_shared_parameters_are_listed_once_but_saved_under_every_name():
     model = nn.Module()
     model.a = nn.Linear(2, 2)
     model.b = model.a
     assert len(list(model.parameters())) == 2
+    state = model.state_dict()  # as PyTorch: tied weights appear under each name
+    assert list(state) == ["a.weight", "a.bias", "b.weight", "b.bias"]
+    state["b.weight"] = state["a.weight"] = np.eye(2)
+    model.load_state_dict(state)
+    np.testing.assert_array_equal(model.b.weight.data, np.eye(2))
 
 
 def test_forgetting_super_init_is_a_clear_error():

@@ -84,12 +84,18 @@ class Module:
 
     # ----------------------------------------------------------------- traversal
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, parameter) pairs, in definition order, each parameter once."""
+    def named_parameters(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, parameter) pairs, in definition order.
+
+        A parameter shared by several modules (tied weights) comes once, under its first
+        name, unless ``remove_duplicate=False`` (as ``state_dict`` uses: every name).
+        """
         seen: set[int] = set()
-        for module_name, module in self.named_modules(prefix):
+        for module_name, module in self.named_modules(prefix, remove_duplicate):
             for name, param in module._parameters.items():
-                if id(param) not in seen:
+                if not remove_duplicate or id(param) not in seen:
                     seen.add(id(param))
                     yield (f"{module_name}.{name}" if module_name else name), param
 
@@ -97,13 +103,16 @@ class Module:
         for _, param in self.named_parameters():
             yield param
 
-    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
-        """This module and every sub-module, depth first, with dotted names."""
+    def named_modules(
+        self, prefix: str = "", remove_duplicate: bool = True
+    ) -> Iterator[tuple[str, Module]]:
+        """This module and every sub-module, depth first, with dotted names (a shared one
+        once, unless ``remove_duplicate=False``)."""
         stack: list[tuple[str, Module]] = [(prefix, self)]
         seen: set[int] = set()
         while stack:
             name, module = stack.pop()
-            if id(module) in seen:
+            if remove_duplicate and id(module) in seen:
                 continue
             seen.add(id(module))
             yield name, module
@@ -169,7 +178,8 @@ class Module:
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Name → a copy of each parameter's array, in definition order."""
-        return {name: param.data.copy() for name, param in self.named_parameters()}
+        named = self.named_parameters(remove_duplicate=False)  # tied weights under every name
+        return {name: param.data.copy() for name, param in named}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays into the parameters of the same name, cast to each one's dtype.
@@ -178,7 +188,7 @@ class Module:
         any missing or unexpected key) raises a RuntimeError naming every offending key
         with the expected and found shapes, and no parameter is changed.
         """
-        own = dict(self.named_parameters())
+        own = dict(self.named_parameters(remove_duplicate=False))
         problems: list[str] = []
         if strict:
             problems += [
