@@ -528,20 +528,25 @@ def backward(
     leaf_grads = _run_backward([tensor], [seed], retain_graph, create_graph)
     handed_out = {id(seed.data)}
     for leaf, g in leaf_grads.values():
-        if leaf.grad is not None:
-            g = leaf.grad + g
-        elif id(g.data) in handed_out or g.data.base is not None:
-            g = _private_copy(g, create_graph)
-        handed_out.add(id(g.data))
-        leaf.grad = g
+        leaf.grad = (
+            leaf.grad + g if leaf.grad is not None else _hand_out(g, handed_out, create_graph)
+        )
 
 
-def _private_copy(g: Tensor, create_graph: bool) -> Tensor:
-    """A copy of ``g`` that shares no memory; recorded in the graph when it is being built."""
-    if create_graph:
-        with _switch(True):
-            return g + 0.0
-    return _make_tensor(g.data.copy(), False, None)
+def _hand_out(g: Tensor, handed_out: set[int], create_graph: bool) -> Tensor:
+    """``g`` as a gradient for the user: sharing memory with nothing handed out before.
+
+    ``handed_out`` holds the ids of the arrays given out so far (and of the seeds). A copy,
+    when one is needed, is recorded in the graph if the graph is being built.
+    """
+    if id(g.data) in handed_out or g.data.base is not None:
+        if create_graph:
+            with _switch(True):
+                g = g + 0.0
+        else:
+            g = _make_tensor(g.data.copy(), False, None)
+    handed_out.add(id(g.data))
+    return g
 
 
 def grad(
@@ -597,11 +602,7 @@ def grad(
                 f"grad: input {k} (shape {t.shape}) was not used to compute the outputs; "
                 "pass allow_unused=True to get None for it"
             )
-        if g is not None:
-            if id(g.data) in handed_out or g.data.base is not None:
-                g = _private_copy(g, create_graph)
-            handed_out.add(id(g.data))
-        results.append(g)
+        results.append(None if g is None else _hand_out(g, handed_out, create_graph))
     return tuple(results)
 
 
