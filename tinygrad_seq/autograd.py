@@ -46,17 +46,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 # --------------------------------------------------------------------------- grad mode
 
 
-class _GradMode:
+class _GradModeState:
     """Whether ops record the graph. One process-wide switch, read on every op.
 
     ``retain_graph`` is set during a backward pass: whether the graph's saved arrays must
-    survive it.
+    survive it. (An instance with slots, not class attributes: writing a class attribute
+    would invalidate the interpreter's attribute caches on every switch.)
     """
 
-    enabled = True
-    retain_graph = False
-    anomaly = False
-    in_backward = False  # anomaly mode checks a backward step as a whole, not its inner ops
+    __slots__ = ("enabled", "retain_graph", "anomaly", "in_backward")
+
+    def __init__(self) -> None:
+        self.enabled = True
+        self.retain_graph = False
+        self.anomaly = False
+        self.in_backward = False  # anomaly mode checks a backward step as a whole
+
+
+_GradMode = _GradModeState()
 
 
 def is_grad_enabled() -> bool:
@@ -166,7 +173,6 @@ class Function:
         "shape",
         "dtype",
         "out",
-        "retained",
         "guard",
         "__dict__",
     )
@@ -174,6 +180,7 @@ class Function:
     name: str = "function"
     save_inputs: bool = True
     save_output: bool = False
+    retained: Callable[[], Tensor | None] | None = None  # set by Tensor.retain_grad
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
@@ -190,6 +197,7 @@ class Function:
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
+        fn.saved = inputs if cls.save_inputs else ()  # forward may keep arrays of its own
         try:
             if len(inputs) == 1:  # unrolled for the common arities: ops are called a lot
                 data = fn.forward(inputs[0].data, **params)
@@ -203,24 +211,23 @@ class Function:
             data = np.asarray(data)
         if _GradMode.anomaly and not _GradMode.in_backward:
             safety.check_forward(fn, inputs, data)
+        out = _new_object(_Tensor)  # what _make_tensor does, inlined: this runs for every op
+        out.data, out.grad, out.name = data, None, None
+        out.requires_grad, out.grad_fn = False, None
         if not _GradMode.enabled:
-            return _make_tensor(data, False, None)
-        for t in inputs:
-            if t.requires_grad:
+            return out
+        # For each input, the node that made it, the leaf itself, or None (needs no grad).
+        parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
+        for parent in parents:
+            if parent is not None:
                 break
         else:
-            return _make_tensor(data, False, None)
-        out = _make_tensor(data, True, fn)
-        fn.parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
-        if cls.save_inputs:
-            fn.saved = inputs
-        elif not hasattr(fn, "saved"):  # forward may keep arrays of its own in self.saved
-            fn.saved = ()
+            return out
+        out.requires_grad, out.grad_fn = True, fn
+        fn.parents = parents
         fn.out_data = data if cls.save_output else None
-        fn.shape = data.shape
-        fn.dtype = data.dtype
+        fn.shape, fn.dtype = data.shape, data.dtype
         fn.out = weakref.ref(out)
-        fn.retained = None
         # Backward will read what was saved: keep those arrays read-only until it has run.
         fn.guard = safety.SavedGuard.of(inputs) if fn.saved else None
         return out
@@ -276,6 +283,7 @@ def _op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exceptio
 # Bound by tensor.py, which imports this module: the engine builds and recognises tensors
 # without importing tensor.py (that would be an import cycle).
 _Tensor: type = object
+_new_object = object.__new__
 
 
 def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Function | None) -> Tensor:
@@ -321,11 +329,25 @@ def _topological_order(roots: Sequence[Function]) -> list[Function]:
     return order
 
 
-def _fit(grad: Tensor, shape: tuple[int, ...], dtype: np.dtype) -> Tensor:
-    """Undo broadcasting (sum to the input's shape) and match the input's dtype."""
-    if grad.data.shape != shape:
-        grad = grad.sum_to(shape)
-    if grad.data.dtype != dtype:
+def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """x summed over the axes that broadcasting added or stretched, so it has ``shape``."""
+    lead = x.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=True)):
+        raise ValueError(f"sum_to: cannot sum shape {x.shape} down to {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
+    )
+    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+
+
+def _fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+    """Undo broadcasting (sum to the input's shape) and match the input's dtype.
+
+    ``grad`` is an ndarray, or a Tensor when the gradient's graph is recorded.
+    """
+    if grad.shape != shape:
+        grad = grad.sum_to(shape) if isinstance(grad, _Tensor) else _sum_to(grad, shape)
+    if grad.dtype != dtype:
         grad = grad.astype(dtype)
     return grad
 
@@ -356,79 +378,89 @@ def _run_backward(
     seeds: Sequence[Tensor],
     retain_graph: bool,
     create_graph: bool,
-    wanted_nodes: dict[int, Tensor | None] | None = None,
+    wanted_nodes: dict[Function, Tensor | None] | None = None,
     targets: set[int] | None = None,
-) -> dict[int, list[Any]]:
+) -> dict[Tensor, Tensor]:
     """Backpropagate ``seeds`` (∂L/∂root) through the graph.
 
     With ``targets`` (ids of the nodes and leaves whose gradients are wanted, as in
     :func:`grad`), only the nodes with a target below them are run.
 
     Returns the total gradient of every leaf reached (and of every ``retain_grad`` tensor),
-    as ``{id(tensor): [tensor, grad]}``; the callers decide where it goes (``.grad`` or the
-    result of :func:`grad`). The gradient of each node in ``wanted_nodes`` is recorded there.
-    """
-    pending: dict[int, Tensor] = {}  # ∂L/∂(a node's output, or a leaf), summed so far
-    owned: set[int] = set()  # pending arrays the engine made itself: safe to add into in place
-    leaves: dict[int, Tensor] = {}
-    retained: dict[int, list[Any]] = {}
+    as ``{tensor: grad}``; the callers decide where it goes (``.grad`` or the result of
+    :func:`grad`). The gradient of each node in ``wanted_nodes`` is recorded there.
 
-    def deliver(parent: Function | Tensor, g: Tensor | Scatter) -> None:
-        key = id(parent)
-        if isinstance(parent, Function):
-            shape, dtype = parent.shape, parent.dtype
-        else:
-            shape, dtype = parent.data.shape, parent.data.dtype
-            leaves[key] = parent
-        existing = pending.get(key)
-        if isinstance(g, Scatter):
-            if existing is None:
-                buffer = np.zeros(shape, dtype=dtype)
-            else:
-                buffer = existing.data if key in owned else existing.data.copy()
-            g.add_into(buffer)
-            pending[key] = _make_tensor(buffer, False, None)
-            owned.add(key)
-            return
-        if g.data.shape != shape or g.data.dtype is not dtype:
+    Gradients travel as plain ndarrays, and each node runs its ``backward_arrays`` if it has
+    one. With ``create_graph`` they travel as Tensors through ``backward``, so that their
+    own graph is recorded.
+    """
+    # ∂L/∂(a node's output, or a leaf), summed so far; keyed by the node or the leaf itself.
+    pending: dict[Any, Any] = {}
+    owned: set[Any] = set()  # keys whose pending array the engine made: safe to add into
+
+    def deliver(parent: Function | Tensor, g: Any) -> None:
+        existing = pending.get(parent)
+        if not create_graph and type(g) is not np.ndarray:
+            if type(g) is Scatter:
+                if existing is None:
+                    buffer = np.zeros(parent.shape, dtype=parent.dtype)
+                else:
+                    buffer = existing if parent in owned else existing.copy()
+                g.add_into(buffer)
+                pending[parent] = buffer
+                owned.add(parent)
+                return
+            g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
+        shape, dtype = parent.shape, parent.dtype
+        if g.shape != shape or g.dtype != dtype:
             g = _fit(g, shape, dtype)
         if existing is None:
-            pending[key] = g
-        elif key in owned:
-            existing.data += g.data
+            pending[parent] = g
+        elif parent in owned:
+            existing += g
+        elif create_graph:  # a recorded sum must stay as it is: it is in the graph
+            pending[parent] = existing + g
         else:
-            pending[key] = existing + g
-            if not create_graph:  # a recorded sum must stay as it is: it is in the graph
-                owned.add(key)
+            pending[parent] = np.add(existing, g, dtype=dtype, out=np.empty(shape, dtype))
+            owned.add(parent)
 
-    previous = _GradMode.enabled, _GradMode.retain_graph, _GradMode.in_backward
-    _GradMode.enabled, _GradMode.retain_graph = create_graph, retain_graph
-    _GradMode.in_backward = True
+    mode = _GradMode
+    previous = mode.enabled, mode.retain_graph, mode.in_backward
+    mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
+    anomaly = mode.anomaly
     try:
+        root_nodes = []
         for root, seed in zip(roots, seeds, strict=True):
-            deliver(root.grad_fn if root.grad_fn is not None else root, seed)
-        root_nodes = [root.grad_fn for root in roots if root.grad_fn is not None]
+            if root.grad_fn is None:
+                deliver(root, seed if create_graph else seed.data)
+            else:
+                deliver(root.grad_fn, seed if create_graph else seed.data)
+                root_nodes.append(root.grad_fn)
         order = _topological_order(root_nodes)
         needed = None if targets is None else _leading_to(order, targets)
+        retained: dict[Tensor, Tensor] = {}
         for node in order:
-            g = pending.pop(id(node), None)
+            g = pending.pop(node, None)
             if g is None:
                 continue
             if node.retained is not None or wanted_nodes:
-                _observe(node, g, retained, wanted_nodes)
+                gt = g if create_graph else _make_tensor(g, False, None)
+                _observe(node, gt, retained, wanted_nodes)
             if needed is not None and id(node) not in needed:
                 continue  # no requested gradient lies below: leave it unrun (and unreleased)
             if node.saved is _RELEASED:
                 node._raise_released()
-            if create_graph or node.backward_arrays is None:
+            fast = None if create_graph else node.backward_arrays
+            if fast is not None:
+                input_grads = fast(g)
+            elif create_graph:
                 input_grads = node.backward(g)
                 _check_backward_result(node, input_grads)
-            else:
-                input_grads = [
-                    a if a is None or isinstance(a, Scatter) else _make_tensor(a, False, None)
-                    for a in node.backward_arrays(g.data)
-                ]
-            if _GradMode.anomaly:
+            else:  # only the Tensor form: run it on a wrapped array and unwrap the results
+                input_grads = node.backward(_make_tensor(g, False, None))
+                _check_backward_result(node, input_grads)
+                input_grads = [None if t is None else t.data for t in input_grads]
+            if anomaly:
                 safety.check_backward(node, g, input_grads)
             if not retain_graph:
                 node.saved = _RELEASED
@@ -438,8 +470,10 @@ def _run_backward(
                 if parent is not None and input_grad is not None:
                     deliver(parent, input_grad)
     finally:
-        _GradMode.enabled, _GradMode.retain_graph, _GradMode.in_backward = previous
-    retained.update((key, [leaf, pending[key]]) for key, leaf in leaves.items())
+        mode.enabled, mode.retain_graph, mode.in_backward = previous
+    # Every node was popped when it ran: what is left are the leaves' gradients.
+    for leaf, g in pending.items():
+        retained[leaf] = g if create_graph else _make_tensor(g, False, None)
     return retained
 
 
@@ -457,16 +491,16 @@ def _leading_to(order: Sequence[Function], targets: set[int]) -> set[int]:
 def _observe(
     node: Function,
     g: Tensor,
-    retained: dict[int, list[Any]],
-    wanted_nodes: dict[int, Tensor | None] | None,
+    retained: dict[Tensor, Tensor],
+    wanted_nodes: dict[Function, Tensor | None] | None,
 ) -> None:
     """Record the gradient of a node's output where someone asked for it."""
-    if wanted_nodes and id(node) in wanted_nodes:
-        wanted_nodes[id(node)] = g
+    if wanted_nodes and node in wanted_nodes:
+        wanted_nodes[node] = g
     if node.retained is not None:
         holder = node.retained()
         if holder is not None:  # retain_grad(): handed to .grad like a leaf's gradient
-            retained[id(holder)] = [holder, g]
+            retained[holder] = g
 
 
 def _check_backward_result(node: Function, input_grads: Any) -> None:
@@ -527,7 +561,7 @@ def backward(
         retain_graph = create_graph
     leaf_grads = _run_backward([tensor], [seed], retain_graph, create_graph)
     handed_out = {id(seed.data)}
-    for leaf, g in leaf_grads.values():
+    for leaf, g in leaf_grads.items():
         leaf.grad = (
             leaf.grad + g if leaf.grad is not None else _hand_out(g, handed_out, create_graph)
         )
@@ -587,16 +621,16 @@ def grad(
     ]
     if retain_graph is None:
         retain_graph = create_graph
-    wanted_nodes: dict[int, Tensor | None] = {id(t.grad_fn): None for t in inputs if t.grad_fn}
+    wanted_nodes: dict[Function, Tensor | None] = {t.grad_fn: None for t in inputs if t.grad_fn}
     targets = {id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs}
     leaf_grads = _run_backward(outputs, seeds, retain_graph, create_graph, wanted_nodes, targets)
     results: list[Tensor | None] = []
     handed_out = {id(seed.data) for seed in seeds}
     for k, t in enumerate(inputs):
         if t.grad_fn is not None:
-            g = wanted_nodes[id(t.grad_fn)]
+            g = wanted_nodes[t.grad_fn]
         else:
-            g = leaf_grads.get(id(t), (None, None))[1]
+            g = leaf_grads.get(t)
         if g is None and not allow_unused:
             raise RuntimeError(
                 f"grad: input {k} (shape {t.shape}) was not used to compute the outputs; "

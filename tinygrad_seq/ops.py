@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Function, Scatter
+from .autograd import Function, Scatter, _sum_to
 from .tensor import Tensor, _make_tensor
 
 # --------------------------------------------------------------------------- helpers
@@ -551,9 +551,6 @@ class SumTo(Function):
 
     def forward(self, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         self.input_shape = x.shape
-        lead = x.ndim - len(shape)
-        if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=True)):
-            raise ValueError(f"sum_to: cannot sum shape {x.shape} down to {shape}")
         return _sum_to(x, shape)
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
@@ -561,15 +558,6 @@ class SumTo(Function):
 
     def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
         return (np.broadcast_to(g, self.input_shape),)
-
-
-def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """x summed over the axes that broadcasting added or stretched, so it has ``shape``."""
-    lead = x.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
-    )
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
 
 
 # --------------------------------------------------------------------------- shape

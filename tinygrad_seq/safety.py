@@ -177,8 +177,8 @@ def check_forward(fn: Function, inputs: Sequence[Tensor], data: np.ndarray) -> N
         )
 
 
-def check_backward(node: Function, g: Tensor, input_grads: Sequence[Any]) -> None:
-    if not _finite(g.data):
+def check_backward(node: Function, g: Any, input_grads: Sequence[Any]) -> None:
+    if not _finite(getattr(g, "data", g)):
         return  # passed on from later ops: the op that made it has already been reported
     for k, grad in enumerate(input_grads):
         values = grad.values if isinstance(grad, Scatter) else getattr(grad, "data", grad)
