@@ -198,10 +198,11 @@ class Function:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
         fn.saved = inputs if cls.save_inputs else ()  # forward may keep arrays of its own
+        n = len(inputs)
         try:
-            if len(inputs) == 1:  # unrolled for the common arities: ops are called a lot
+            if n == 1:  # unrolled for the common arities: ops are called a lot
                 data = fn.forward(inputs[0].data, **params)
-            elif len(inputs) == 2:
+            elif n == 2:
                 data = fn.forward(inputs[0].data, inputs[1].data, **params)
             else:
                 data = fn.forward(*[t.data for t in inputs], **params)
@@ -217,19 +218,30 @@ class Function:
         if not _GradMode.enabled:
             return out
         # For each input, the node that made it, the leaf itself, or None (needs no grad).
-        parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
-        for parent in parents:
-            if parent is not None:
-                break
+        if n == 1:
+            a = inputs[0]
+            if not a.requires_grad:
+                return out
+            parents: tuple[Any, ...] = (a.grad_fn or a,)
+        elif n == 2:
+            a, b = inputs
+            if not (a.requires_grad or b.requires_grad):
+                return out
+            parents = (
+                (a.grad_fn or a) if a.requires_grad else None,
+                (b.grad_fn or b) if b.requires_grad else None,
+            )
         else:
-            return out
+            parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
+            if all(parent is None for parent in parents):
+                return out
         out.requires_grad, out.grad_fn = True, fn
         fn.parents = parents
         fn.out_data = data if cls.save_output else None
         fn.shape, fn.dtype = data.shape, data.dtype
         fn.out = weakref.ref(out)
         # Backward will read what was saved: keep those arrays read-only until it has run.
-        fn.guard = safety.SavedGuard.of(inputs) if fn.saved else None
+        fn.guard = _guard(inputs) if fn.saved else None
         return out
 
     def needs_grad(self, index: int) -> bool:
@@ -378,27 +390,28 @@ def _run_backward(
     seeds: Sequence[Tensor],
     retain_graph: bool,
     create_graph: bool,
-    wanted_nodes: dict[Function, Tensor | None] | None = None,
+    wanted_nodes: dict[Function, Any] | None = None,
     targets: set[int] | None = None,
-) -> dict[Tensor, Tensor]:
+) -> dict[Tensor, Any]:
     """Backpropagate ``seeds`` (∂L/∂root) through the graph.
-
-    With ``targets`` (ids of the nodes and leaves whose gradients are wanted, as in
-    :func:`grad`), only the nodes with a target below them are run.
-
-    Returns the total gradient of every leaf reached (and of every ``retain_grad`` tensor),
-    as ``{tensor: grad}``; the callers decide where it goes (``.grad`` or the result of
-    :func:`grad`). The gradient of each node in ``wanted_nodes`` is recorded there.
 
     Gradients travel as plain ndarrays, and each node runs its ``backward_arrays`` if it has
     one. With ``create_graph`` they travel as Tensors through ``backward``, so that their
     own graph is recorded.
+
+    Returns the total gradient of every leaf reached (and of every ``retain_grad`` tensor),
+    as ``{tensor: gradient}`` (ndarrays, or Tensors with ``create_graph``); the callers
+    decide where it goes (``.grad`` or the result of :func:`grad`). The gradient of each
+    node in ``wanted_nodes`` is recorded there. With ``targets`` (ids of the nodes and
+    leaves whose gradients are wanted, as in :func:`grad`), only the nodes with a target
+    below them are run.
     """
     # ∂L/∂(a node's output, or a leaf), summed so far; keyed by the node or the leaf itself.
     pending: dict[Any, Any] = {}
     owned: set[Any] = set()  # keys whose pending array the engine made: safe to add into
 
     def deliver(parent: Function | Tensor, g: Any) -> None:
+        """Add ``g`` to ``parent``'s pending gradient (fitted to its shape and dtype)."""
         existing = pending.get(parent)
         if not create_graph and type(g) is not np.ndarray:
             if type(g) is Scatter:
@@ -412,7 +425,7 @@ def _run_backward(
                 return
             g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
         shape, dtype = parent.shape, parent.dtype
-        if g.shape != shape or g.dtype != dtype:
+        if g.shape != shape or g.dtype is not dtype:
             g = _fit(g, shape, dtype)
         if existing is None:
             pending[parent] = g
@@ -428,34 +441,30 @@ def _run_backward(
     previous = mode.enabled, mode.retain_graph, mode.in_backward
     mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
     anomaly = mode.anomaly
+    retained: dict[Tensor, Any] = {}
     try:
         root_nodes = []
         for root, seed in zip(roots, seeds, strict=True):
-            if root.grad_fn is None:
-                deliver(root, seed if create_graph else seed.data)
-            else:
-                deliver(root.grad_fn, seed if create_graph else seed.data)
+            deliver(root.grad_fn or root, seed if create_graph else seed.data)
+            if root.grad_fn is not None:
                 root_nodes.append(root.grad_fn)
         order = _topological_order(root_nodes)
         needed = None if targets is None else _leading_to(order, targets)
-        retained: dict[Tensor, Tensor] = {}
         for node in order:
             g = pending.pop(node, None)
             if g is None:
                 continue
-            if node.retained is not None or wanted_nodes:
-                gt = g if create_graph else _make_tensor(g, False, None)
-                _observe(node, gt, retained, wanted_nodes)
+            if wanted_nodes or node.retained is not None:
+                _observe(node, g, retained, wanted_nodes)
             if needed is not None and id(node) not in needed:
                 continue  # no requested gradient lies below: leave it unrun (and unreleased)
             if node.saved is _RELEASED:
                 node._raise_released()
-            fast = None if create_graph else node.backward_arrays
-            if fast is not None:
-                input_grads = fast(g)
-            elif create_graph:
+            if create_graph:
                 input_grads = node.backward(g)
                 _check_backward_result(node, input_grads)
+            elif node.backward_arrays is not None:
+                input_grads = node.backward_arrays(g)
             else:  # only the Tensor form: run it on a wrapped array and unwrap the results
                 input_grads = node.backward(_make_tensor(g, False, None))
                 _check_backward_result(node, input_grads)
@@ -464,16 +473,23 @@ def _run_backward(
                 safety.check_backward(node, g, input_grads)
             if not retain_graph:
                 node.saved = _RELEASED
-                node.out_data = None
-                node.guard = None
+                node.out_data = node.guard = None
             for parent, input_grad in zip(node.parents, input_grads, strict=True):
-                if parent is not None and input_grad is not None:
+                if parent is None or input_grad is None:
+                    continue
+                if (  # the common case, inline: the first gradient, an array that fits
+                    type(input_grad) is np.ndarray
+                    and parent not in pending
+                    and input_grad.shape == parent.shape
+                    and input_grad.dtype is parent.dtype
+                ):
+                    pending[parent] = input_grad
+                else:
                     deliver(parent, input_grad)
     finally:
         mode.enabled, mode.retain_graph, mode.in_backward = previous
     # Every node was popped when it ran: what is left are the leaves' gradients.
-    for leaf, g in pending.items():
-        retained[leaf] = g if create_graph else _make_tensor(g, False, None)
+    retained.update(pending)
     return retained
 
 
@@ -490,9 +506,9 @@ def _leading_to(order: Sequence[Function], targets: set[int]) -> set[int]:
 
 def _observe(
     node: Function,
-    g: Tensor,
-    retained: dict[Tensor, Tensor],
-    wanted_nodes: dict[Function, Tensor | None] | None,
+    g: Any,
+    retained: dict[Tensor, Any],
+    wanted_nodes: dict[Function, Any] | None,
 ) -> None:
     """Record the gradient of a node's output where someone asked for it."""
     if wanted_nodes and node in wanted_nodes:
@@ -559,28 +575,32 @@ def backward(
     seed = _seed(tensor, gradient, "backward")
     if retain_graph is None:
         retain_graph = create_graph
-    leaf_grads = _run_backward([tensor], [seed], retain_graph, create_graph)
+    leaf_grads = _run_backward((tensor,), (seed,), retain_graph, create_graph)
     handed_out = {id(seed.data)}
     for leaf, g in leaf_grads.items():
-        leaf.grad = (
-            leaf.grad + g if leaf.grad is not None else _hand_out(g, handed_out, create_graph)
-        )
+        if leaf.grad is None:
+            leaf.grad = _hand_out(g, handed_out, create_graph)
+        else:
+            leaf.grad = leaf.grad + g
 
 
-def _hand_out(g: Tensor, handed_out: set[int], create_graph: bool) -> Tensor:
-    """``g`` as a gradient for the user: sharing memory with nothing handed out before.
+def _hand_out(g: Any, handed_out: set[int], create_graph: bool) -> Tensor:
+    """Gradient ``g`` (an ndarray, or a Tensor with ``create_graph``) as a Tensor for the
+    user, sharing memory with nothing handed out before.
 
     ``handed_out`` holds the ids of the arrays given out so far (and of the seeds). A copy,
     when one is needed, is recorded in the graph if the graph is being built.
     """
-    if id(g.data) in handed_out or g.data.base is not None:
-        if create_graph:
+    if create_graph:
+        if id(g.data) in handed_out or g.data.base is not None:
             with _switch(True):
                 g = g + 0.0
-        else:
-            g = _make_tensor(g.data.copy(), False, None)
-    handed_out.add(id(g.data))
-    return g
+        handed_out.add(id(g.data))
+        return g
+    if id(g) in handed_out or g.base is not None:
+        g = g.copy()
+    handed_out.add(id(g))
+    return _make_tensor(g, False, None)
 
 
 def grad(
@@ -642,3 +662,5 @@ def grad(
 
 # In-place safety and anomaly mode hook into apply and the engine; they import from here.
 from . import safety  # noqa: E402
+
+_guard = safety.SavedGuard.of

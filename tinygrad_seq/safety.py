@@ -72,26 +72,28 @@ class SavedGuard:
             array = t.data if t.grad_fn is None else t.data.base
             while array is not None:
                 key = id(array)
-                if key in counts:
-                    counts[key] += 1
+                count = counts.get(key)
+                if count is not None:
+                    counts[key] = count + 1
                     arrays.append(array)
                 elif array.flags.writeable:  # arrays read-only already are not ours to free
                     array.setflags(write=False)
                     counts[key] = 1
                     arrays.append(array)
-                array = array.base if isinstance(array.base, np.ndarray) else None
+                array = array.base
+                if array is not None and type(array) is not np.ndarray:
+                    array = array if isinstance(array, np.ndarray) else None
         return SavedGuard(arrays) if arrays else None
 
     def __del__(self) -> None:
         counts = _saved_counts
         for array in reversed(self.arrays):  # bases before their views
             key = id(array)
-            count = counts.get(key, 1)
+            count = counts.pop(key, 1)
             if count > 1:
                 counts[key] = count - 1
-                continue
-            counts.pop(key, None)
-            _make_writable(array)
+            else:
+                _make_writable(array)
 
 
 # Views released while their base was still guarded by another node: made writable with it.
@@ -104,9 +106,10 @@ def _make_writable(array: np.ndarray) -> None:
     except ValueError:  # a view whose base another node still keeps read-only: wait for it
         _waiting_views.setdefault(id(array.base), []).append(array)
         return
-    for view in _waiting_views.pop(id(array), ()):
-        if id(view) not in _saved_counts:  # not guarded again meanwhile
-            _make_writable(view)
+    if _waiting_views:
+        for view in _waiting_views.pop(id(array), ()):
+            if id(view) not in _saved_counts:  # not guarded again meanwhile
+                _make_writable(view)
 
 
 def check_writable(tensor: Tensor, action: str) -> None:
