@@ -175,6 +175,7 @@ class Function:
         "out",
         "guard",
         "__dict__",
+        "__weakref__",
     )
 
     name: str = "function"
@@ -308,7 +309,8 @@ def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Function | None
 def _topological_order(roots: Sequence[Function]) -> list[Function]:
     """Nodes reachable from ``roots``, every node after all nodes that consume its output.
 
-    Iterative depth-first search with an explicit stack: linear time, no recursion limit.
+    Kahn's algorithm, iteratively (a 10,000-step recurrence is fine), in linear time: count
+    each node's consumers, then emit a node once all of its consumers have been emitted.
     """
     if len(roots) == 1:  # a graph of one op (common in tests and benchmarks): nothing to sort
         for parent in roots[0].parents:
@@ -316,28 +318,28 @@ def _topological_order(roots: Sequence[Function]) -> list[Function]:
                 break
         else:
             return list(roots)
+    roots = list(dict.fromkeys(roots))
+    consumers: dict[Function, int] = dict.fromkeys(roots, 0)
+    stack = list(roots)
+    while stack:
+        for parent in stack.pop().parents:
+            if isinstance(parent, Function):
+                if parent in consumers:
+                    consumers[parent] += 1
+                else:
+                    consumers[parent] = 1
+                    stack.append(parent)
+    ready = [root for root in roots if consumers[root] == 0]
     order: list[Function] = []
-    visited: set[int] = set()
-    for root in roots:
-        if id(root) in visited:
-            continue
-        visited.add(id(root))
-        stack: list[tuple[Function, int]] = [(root, 0)]
-        while stack:
-            node, i = stack[-1]
-            parents = node.parents
-            while i < len(parents):
-                parent = parents[i]
-                i += 1
-                if isinstance(parent, Function) and id(parent) not in visited:
-                    visited.add(id(parent))
-                    stack[-1] = (node, i)
-                    stack.append((parent, 0))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
-    order.reverse()
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for parent in node.parents:
+            if isinstance(parent, Function):
+                left = consumers[parent] - 1
+                consumers[parent] = left
+                if left == 0:
+                    ready.append(parent)
     return order
 
 

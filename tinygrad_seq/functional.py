@@ -7,6 +7,7 @@ be written either way, as in PyTorch.
 from __future__ import annotations
 
 import builtins
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -299,8 +300,8 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
                 f"(shape {x.shape})"
             )
     lead = (slice(None),) * axis
-    bounds = np.cumsum([0] + sizes).tolist()
-    return [x[lead + (slice(a, b),)] for a, b in zip(bounds, bounds[1:], strict=False)]
+    bounds = [0, *itertools.accumulate(sizes)]
+    return [x[(*lead, slice(a, b))] for a, b in itertools.pairwise(bounds)]
 
 
 def chunk(x: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:

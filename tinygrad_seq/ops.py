@@ -310,12 +310,19 @@ class Tanh(Function):
         return (g * (1 - y * y),)
 
 
+# e⁻ˣ is at most half the largest float for x ≥ this, and σ(x) < 2 / largest float (below
+# the smallest normal float) for x below it.
+_EXP_LOWEST = {np.dtype(t): -float(np.log(np.finfo(t).max / 2)) for t in (np.float32, np.float64)}
+
+
 class Sigmoid(Function):
     """y = σ(x) = 1 / (1 + e⁻ˣ);  ∂L/∂x = g · y · (1 − y).
 
-    For very negative x, e⁻ˣ overflows to inf and 1 / (1 + inf) = 0, the right limit, so the
-    overflow is expected and its warning silenced; every other x keeps full relative
-    precision (finite for x = ±1e4, no warnings).
+    For very negative x, e⁻ˣ would overflow. x is first raised to −ln(largest float / 2)
+    (−88.0 in float32, −709.1 in float64): e⁻ˣ then stays finite, and σ changes only where
+    it is below the smallest normal float anyway (to 2 / largest float, 6e-39 in float32);
+    everywhere else σ keeps full relative precision. It is finite for x = ±1e4, with no
+    warnings and no ``np.errstate`` (which costs more than the op on small arrays).
     """
 
     name = "sigmoid"
@@ -323,10 +330,16 @@ class Sigmoid(Function):
     save_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y = np.array(x)  # a copy to work in (a 0-d input stays an array)
-        with np.errstate(over="ignore"):
-            np.negative(y, out=y)
-            np.exp(y, out=y)
+        lowest = _EXP_LOWEST.get(x.dtype)
+        if lowest is None:  # other dtypes: let e⁻ˣ overflow to inf, 1 / (1 + inf) = 0
+            y = np.array(x)
+            with np.errstate(over="ignore"):
+                np.exp(np.negative(y, out=y), out=y)
+        else:  # a copy to work in, with x ≥ lowest
+            y = np.maximum(x, lowest, dtype=x.dtype)
+            if type(y) is not np.ndarray:  # a 0-d input gives a numpy scalar
+                y = np.array(y)
+            np.exp(np.negative(y, out=y), out=y)
         y += 1
         return np.reciprocal(y, out=y)
 
@@ -428,6 +441,8 @@ def _split_between(
 class Where(Function):
     """y = a where cond else b;  ∂L/∂a = g where cond, ∂L/∂b = g elsewhere."""
 
+    __slots__ = ("condition",)  # what forward keeps for backward
+
     name = "where"
     save_inputs = False
 
@@ -453,6 +468,8 @@ class Where(Function):
 class Cast(Function):
     """y = x converted to another dtype;  ∂L/∂x = g converted back."""
 
+    __slots__ = ("source_dtype",)  # what forward keeps for backward
+
     name = "cast"
     save_inputs = False
 
@@ -469,6 +486,8 @@ class Cast(Function):
 
 class Sum(Function):
     """y = Σ x over ``axis``;  ∂L/∂x = g broadcast back over the summed axes."""
+
+    __slots__ = ("input_shape", "kept_shape")  # what forward keeps for backward
 
     name = "sum"
     save_inputs = False
@@ -487,6 +506,8 @@ class Sum(Function):
 
 class Mean(Function):
     """y = (1/n) Σ x over ``axis``;  ∂L/∂x = g / n broadcast back."""
+
+    __slots__ = ("input_shape", "kept_shape", "count")  # what forward keeps for backward
 
     name = "mean"
     save_inputs = False
@@ -507,6 +528,8 @@ class Mean(Function):
 
 class _Extremum(Function):
     """Shared by Max and Min: g goes to the elements equal to y, split evenly on ties."""
+
+    __slots__ = ("kept_shape", "axis")  # what forward keeps for backward
 
     save_output = True
     reduce: Any = None
@@ -546,6 +569,8 @@ class Min(_Extremum):
 class SumTo(Function):
     """y = x summed down to ``shape`` (undoes broadcasting);  ∂L/∂x = g broadcast back."""
 
+    __slots__ = ("input_shape",)  # what forward keeps for backward
+
     name = "sum_to"
     save_inputs = False
 
@@ -566,6 +591,8 @@ class SumTo(Function):
 class Reshape(Function):
     """y = x with a new shape (same elements in the same order);  ∂L/∂x = g reshaped back."""
 
+    __slots__ = ("input_shape",)  # what forward keeps for backward
+
     name = "reshape"
     save_inputs = False
 
@@ -582,6 +609,8 @@ class Reshape(Function):
 
 class Permute(Function):
     """y = x with axes reordered;  ∂L/∂x = g with the inverse order."""
+
+    __slots__ = ("axes",)  # what forward keeps for backward
 
     name = "permute"
     save_inputs = False
@@ -606,6 +635,8 @@ class Permute(Function):
 class BroadcastTo(Function):
     """y = x broadcast to ``shape``;  ∂L/∂x = g summed back to x's shape."""
 
+    __slots__ = ("input_shape",)  # what forward keeps for backward
+
     name = "broadcast_to"
     save_inputs = False
 
@@ -627,12 +658,15 @@ class GetItem(Function):
     receives the sum of its gradients.
     """
 
+    __slots__ = ("index", "input_shape", "basic")  # what forward keeps for backward
+
     name = "getitem"
     save_inputs = False
 
     def forward(self, x: np.ndarray, index: Any) -> np.ndarray:
         self.index = _own_index(index)  # the caller may reuse its index array before backward
         self.input_shape = x.shape
+        self.basic = _is_basic_index(index)
         return x[index]
 
     def backward(self, g: Tensor) -> tuple[Tensor]:
@@ -640,7 +674,7 @@ class GetItem(Function):
 
     def backward_arrays(self, g: np.ndarray) -> tuple[Scatter]:
         # Sparse: the engine adds g into x's gradient buffer at ``index`` (see Scatter).
-        return (Scatter(self.index, g, _is_basic_index(self.index)),)
+        return (Scatter(self.index, g, self.basic),)
 
 
 def _index_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -657,17 +691,26 @@ def _own_index(index: Any) -> Any:
     """``index`` with private copies of its arrays (slices and integers are immutable)."""
     if isinstance(index, np.ndarray):
         return index.copy()
-    if isinstance(index, tuple):
-        return tuple(item.copy() if isinstance(item, np.ndarray) else item for item in index)
+    if type(index) is tuple:
+        for item in index:
+            if isinstance(item, np.ndarray):
+                return tuple(
+                    item.copy() if isinstance(item, np.ndarray) else item for item in index
+                )
     return index
 
 
+_BASIC_ITEMS = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
 def _is_basic_index(index: Any) -> bool:
-    items = index if isinstance(index, tuple) else (index,)
-    return all(
-        item is None or item is Ellipsis or isinstance(item, int | np.integer | slice)
-        for item in items
-    )
+    """Whether ``index`` picks each place at most once (no integer arrays or masks)."""
+    if type(index) is not tuple:
+        return isinstance(index, _BASIC_ITEMS)
+    for item in index:
+        if not isinstance(item, _BASIC_ITEMS):
+            return False
+    return True
 
 
 class IndexAdd(Function):
@@ -675,6 +718,8 @@ class IndexAdd(Function):
 
     The adjoint of GetItem, so that indexing can be differentiated twice.
     """
+
+    __slots__ = ("index",)  # what forward keeps for backward
 
     name = "index_add"
     save_inputs = False
@@ -689,6 +734,8 @@ class IndexAdd(Function):
 
 class Cat(Function):
     """y = the inputs joined along ``axis``;  ∂L/∂xᵢ = the slice of g where xᵢ went."""
+
+    __slots__ = ("axis", "bounds")  # what forward keeps for backward
 
     name = "cat"
     save_inputs = False

@@ -517,7 +517,10 @@ def _shape_args(args: tuple[Any, ...]) -> tuple[int, ...]:
 def _normalize_index(index: Any) -> Any:
     """Tensors inside an index become their arrays; lists become integer or bool arrays."""
     if isinstance(index, tuple):
-        return tuple(_normalize_index_item(i) for i in index)
+        for item in index:
+            if isinstance(item, Tensor | list):
+                return tuple(_normalize_index_item(i) for i in index)
+        return index
     return _normalize_index_item(index)
 
 
