@@ -18,6 +18,9 @@ Before timing, every contender computes the loss and all gradients from the same
 and data, and they must agree (float32 rounding). Samples of all contenders are interleaved
 in one process, so a busy machine slows all alike; the table shows medians. Every BLAS and
 OpenMP pool and torch run on one thread (threadpoolctl, ``torch.set_num_threads(1)``).
+Objects made before timing (torch's modules, the data) are frozen out of the garbage
+collector's scans, so no contender pays for scanning another's imports (see
+``time_contenders``).
 
 Peak memory is measured per contender in a fresh process: for the numpy contenders the
 peak of ``tracemalloc`` during one step (numpy reports its buffers to tracemalloc, so this
@@ -32,6 +35,7 @@ step), and a long-sequence check times T = 10,000 against T = 1,000 on both path
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -237,13 +241,26 @@ def sample(step: Callable[[], float], number: int) -> float:
 
 
 def time_contenders(found: dict[str, Contender], repeats: int, number: int) -> dict[str, float]:
-    """Median seconds per step, samples interleaved across contenders."""
+    """Median seconds per step, samples interleaved across contenders.
+
+    The objects that exist before timing (imported modules, torch's many among them, the
+    weights and data) are frozen out of the garbage collector's reach (``gc.freeze``).
+    Python's full collections scan every object in the process, so otherwise the composed
+    contender, which makes Python objects for every op, would pay for scanning torch's
+    module objects, which a process that only uses tinygrad_seq does not hold. Each
+    contender still pays for the collections its own objects cause.
+    """
     for contender in found.values():
         contender.step()  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in found}
-    for _ in range(repeats):
-        for name, contender in found.items():
-            times[name].append(sample(contender.step, number))
+    gc.collect()
+    gc.freeze()
+    try:
+        times: dict[str, list[float]] = {name: [] for name in found}
+        for _ in range(repeats):
+            for name, contender in found.items():
+                times[name].append(sample(contender.step, number))
+    finally:
+        gc.unfreeze()
     return {name: statistics.median(t) for name, t in times.items()}
 
 

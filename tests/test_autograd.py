@@ -133,11 +133,16 @@ def test_graph_is_freed_once_the_output_is_dropped():
 
 def test_functions_hold_their_output_weakly():
     x = leaf(np.ones(3))
-    y = x.exp()
-    node = y.grad_fn
-    assert node.out() is y
-    del y
-    assert node.out() is None
+    with ts.autograd.keep_outputs():
+        y = x.exp()
+    z = x.exp()
+    assert y.grad_fn.result() is y
+    assert z.grad_fn.result() is None  # not linked outside keep_outputs: no weak reference
+    z.name = "z"  # naming links it
+    assert z.grad_fn.result() is z
+    node, other = y.grad_fn, z.grad_fn
+    del y, z
+    assert node.result() is None and other.result() is None
 
 
 # --------------------------------------------------------------------------- a long chain

@@ -7,8 +7,9 @@ computation is itself recorded and can be differentiated again.
 
 The graph is made of Function nodes. A node knows its ``parents``: for each input, the node
 that produced it, or the input itself when it is a leaf that requires grad, or ``None`` when
-no gradient is needed. A node holds its output only weakly, so a graph never keeps itself
-alive through a reference cycle: it lives exactly as long as someone holds its output.
+no gradient is needed. A node does not hold its output (at most weakly, when asked: see
+``Function.result``), so a graph never keeps itself alive through a reference cycle: it
+lives exactly as long as someone holds its output.
 
 ``backward`` sorts the nodes reachable from the output once (iteratively, so a 10,000-step
 recurrence is fine), then visits them in reverse topological order, so that every node sees
@@ -36,6 +37,7 @@ __all__ = [
     "grad",
     "is_grad_enabled",
     "is_graph_retained",
+    "keep_outputs",
     "no_grad",
     "set_grad_enabled",
 ]
@@ -54,13 +56,14 @@ class _GradModeState:
     would invalidate the interpreter's attribute caches on every switch.)
     """
 
-    __slots__ = ("enabled", "retain_graph", "anomaly", "in_backward")
+    __slots__ = ("enabled", "retain_graph", "anomaly", "in_backward", "keep_outputs")
 
     def __init__(self) -> None:
         self.enabled = True
         self.retain_graph = False
         self.anomaly = False
         self.in_backward = False  # anomaly mode checks a backward step as a whole
+        self.keep_outputs = False  # every node links its output (see Function.result)
 
 
 _GradMode = _GradModeState()
@@ -126,6 +129,22 @@ class _switch(contextlib.ContextDecorator):
         _GradMode.enabled = self._previous.pop()
 
 
+class keep_outputs(contextlib.ContextDecorator):
+    """Nodes recorded inside link their output Tensors (:meth:`Function.result`) for as long
+    as those live, as a drawing that labels every intermediate result needs."""
+
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> keep_outputs:
+        self._previous.append(_GradMode.keep_outputs)
+        _GradMode.keep_outputs = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _GradMode.keep_outputs = self._previous.pop()
+
+
 class no_grad(_switch):
     """Context manager and decorator: ops inside record no graph (inference, updates)."""
 
@@ -172,7 +191,6 @@ class Function:
         "out_data",
         "shape",
         "dtype",
-        "out",
         "guard",
         "__dict__",
         "__weakref__",
@@ -182,6 +200,9 @@ class Function:
     save_inputs: bool = True
     save_output: bool = False
     retained: Callable[[], Tensor | None] | None = None  # set by Tensor.retain_grad
+    # A weak link to the output Tensor, made only where it is asked for (see ``result``):
+    # a weak reference per node would cost every op time, and the garbage collector work.
+    out: Callable[[], Tensor | None] | None = None
 
     def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
@@ -214,7 +235,7 @@ class Function:
         if _GradMode.anomaly and not _GradMode.in_backward:
             safety.check_forward(fn, inputs, data)
         out = _new_object(_Tensor)  # what _make_tensor does, inlined: this runs for every op
-        out.data, out.grad, out.name = data, None, None
+        out.data, out.grad, out._name = data, None, None
         out.requires_grad, out.grad_fn = False, None
         if not _GradMode.enabled:
             return out
@@ -240,7 +261,8 @@ class Function:
         fn.parents = parents
         fn.out_data = data if cls.save_output else None
         fn.shape, fn.dtype = data.shape, data.dtype
-        fn.out = weakref.ref(out)
+        if _GradMode.keep_outputs:
+            fn.out = weakref.ref(out)
         # Backward will read what was saved: keep those arrays read-only until it has run.
         fn.guard = _guard(inputs) if fn.saved else None
         return out
@@ -256,10 +278,19 @@ class Function:
         Tensor is attached to this very node, so a second derivative flows through y back
         to the inputs.
         """
-        out = self.out()
+        out = self.result()
         if out is not None and out.grad_fn is self:
             return out
         return _make_tensor(self.out_data, _GradMode.enabled, self if _GradMode.enabled else None)
+
+    def result(self) -> Tensor | None:
+        """The output Tensor of this node while it is alive, if it is linked to the node.
+
+        It is when it was given a ``name`` or called ``retain_grad()``, or when the node was
+        recorded under :func:`keep_outputs` (drawings use this to label results).
+        """
+        link = self.out or self.retained
+        return None if link is None else link()
 
     def _raise_released(self) -> None:
         raise RuntimeError(

@@ -7,6 +7,7 @@ number never changes a tensor's dtype: ``x * 2.0`` stays float32 when ``x`` is f
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ class Tensor:
     floating-point tensors can require grad.
     """
 
-    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "name", "__weakref__")
+    __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_name", "__weakref__")
 
     __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Tensor works
     __hash__ = object.__hash__  # == compares elementwise; tensors still go in sets and dicts
@@ -37,12 +38,24 @@ class Tensor:
         self.data = _to_array(data, dtype, copy=True)
         self.grad: Tensor | None = None
         self.grad_fn: autograd.Function | None = None
-        self.name: str | None = None
+        self._name: str | None = None
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
 
     # ----------------------------------------------------------------- attributes
+
+    @property
+    def name(self) -> str | None:
+        """A name for drawings and ``repr``. Naming a result of an op links it to its node,
+        so that graph drawings label the op with it (:meth:`Function.result`)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+        if value is not None and self.grad_fn is not None:
+            self.grad_fn.out = weakref.ref(self)
 
     @property
     def shape(self) -> Shape:
@@ -152,8 +165,6 @@ class Tensor:
     def retain_grad(self) -> Tensor:
         """Keep ``.grad`` for this intermediate tensor after backward (leaves always keep it)."""
         if self.grad_fn is not None:
-            import weakref
-
             self.grad_fn.retained = weakref.ref(self)
         elif not self.requires_grad:
             raise RuntimeError(
@@ -459,7 +470,7 @@ def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any) -> Tensor:
     t.requires_grad = requires_grad
     t.grad = None
     t.grad_fn = grad_fn
-    t.name = None
+    t._name = None
     return t
 
 

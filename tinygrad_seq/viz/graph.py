@@ -354,7 +354,7 @@ def _op_lines(
     lines = [function.name, f"{tuple(function.shape)} {function.dtype}"]
     if name:
         lines[0] = f"{name} = {function.name}"
-    result = function.out()
+    result = function.result()
     # A root's result is drawn as its own node: don't repeat its details on the op.
     if result is None or id(result) in root_ids:
         return lines

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Function, enable_grad
+from ..autograd import Function, enable_grad, keep_outputs
 from ..nn.cells import GRUCell, LSTMCell, RNNCell
 from ..tensor import Tensor
 from .graph import DEFAULT_MAX_NODES, Graph, _draw, _walk
@@ -67,7 +67,7 @@ def draw_cell_step(
         tensor = Tensor(rng.uniform(-1, 1, element.shape), dtype=element.dtype)
         start.append(tensor.requires_grad_(True))
     previous = start[0] if isinstance(previous, Tensor) else type(previous)(start)
-    with enable_grad():
+    with enable_grad(), keep_outputs():  # the results stay linked, to be named by value
         state = step_cell(x_t, previous)
     outputs = [state] if isinstance(state, Tensor) else list(state)
 
@@ -143,7 +143,7 @@ def _name_by_value(
     for node in nodes:
         if not isinstance(node, Function) or id(node) in names:
             continue
-        result = node.out()
+        result = node.result()
         if result is None:
             continue
         for name, value in references.items():
