@@ -337,18 +337,22 @@ def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Function | None
 # --------------------------------------------------------------------------- the engine
 
 
+def _is_one_node(roots: list[Function]) -> bool:
+    """Whether the graph is a single op on leaves: nothing to sort."""
+    if len(roots) != 1:
+        return False
+    for parent in roots[0].parents:
+        if isinstance(parent, Function):
+            return False
+    return True
+
+
 def _topological_order(roots: Sequence[Function]) -> list[Function]:
     """Nodes reachable from ``roots``, every node after all nodes that consume its output.
 
     Kahn's algorithm, iteratively (a 10,000-step recurrence is fine), in linear time: count
     each node's consumers, then emit a node once all of its consumers have been emitted.
     """
-    if len(roots) == 1:  # a graph of one op (common in tests and benchmarks): nothing to sort
-        for parent in roots[0].parents:
-            if isinstance(parent, Function):
-                break
-        else:
-            return list(roots)
     roots = list(dict.fromkeys(roots))
     consumers: dict[Function, int] = dict.fromkeys(roots, 0)
     stack = list(roots)
@@ -467,28 +471,29 @@ def _run_backward(
         elif create_graph:  # a recorded sum must stay as it is: it is in the graph
             pending[parent] = existing + g
         else:
-            pending[parent] = np.add(existing, g, dtype=dtype, out=np.empty(shape, dtype))
+            total = existing + g  # a new array: the engine's own, safe to add into from now on
+            pending[parent] = total if type(total) is np.ndarray else np.asarray(total)
             owned.add(parent)
 
     mode = _GradMode
     previous = mode.enabled, mode.retain_graph, mode.in_backward
     mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
     anomaly = mode.anomaly
-    retained: dict[Tensor, Any] = {}
     try:
         root_nodes = []
         for root, seed in zip(roots, seeds, strict=True):
-            deliver(root.grad_fn or root, seed if create_graph else seed.data)
-            if root.grad_fn is not None:
-                root_nodes.append(root.grad_fn)
-        order = _topological_order(root_nodes)
+            node = root.grad_fn
+            deliver(root if node is None else node, seed if create_graph else seed.data)
+            if node is not None:
+                root_nodes.append(node)
+        order = root_nodes if _is_one_node(root_nodes) else _topological_order(root_nodes)
         needed = None if targets is None else _leading_to(order, targets)
         for node in order:
             g = pending.pop(node, None)
             if g is None:
                 continue
             if wanted_nodes or node.retained is not None:
-                _observe(node, g, retained, wanted_nodes)
+                _observe(node, g, pending, wanted_nodes)
             if needed is not None and id(node) not in needed:
                 continue  # no requested gradient lies below: leave it unrun (and unreleased)
             if node.saved is _RELEASED:
@@ -510,20 +515,18 @@ def _run_backward(
             for parent, input_grad in zip(node.parents, input_grads, strict=True):
                 if parent is None or input_grad is None:
                     continue
-                if (  # the common case, inline: the first gradient, an array that fits
-                    type(input_grad) is np.ndarray
-                    and parent not in pending
-                    and input_grad.shape == parent.shape
-                    and input_grad.dtype is parent.dtype
-                ):
-                    pending[parent] = input_grad
-                else:
-                    deliver(parent, input_grad)
+                if type(input_grad) is np.ndarray and parent not in pending:
+                    # The common case, inline: the first gradient, an array that fits.
+                    like = parent if isinstance(parent, Function) else parent.data
+                    if input_grad.shape == like.shape and input_grad.dtype is like.dtype:
+                        pending[parent] = input_grad
+                        continue
+                deliver(parent, input_grad)
     finally:
         mode.enabled, mode.retain_graph, mode.in_backward = previous
-    # Every node was popped when it ran: what is left are the leaves' gradients.
-    retained.update(pending)
-    return retained
+    # Every node was popped when it ran: what is left are the gradients of the leaves (and of
+    # the retain_grad tensors, which _observe put there).
+    return pending
 
 
 def _leading_to(order: Sequence[Function], targets: set[int]) -> set[int]:
@@ -543,7 +546,8 @@ def _observe(
     retained: dict[Tensor, Any],
     wanted_nodes: dict[Function, Any] | None,
 ) -> None:
-    """Record the gradient of a node's output where someone asked for it."""
+    """Record the gradient of a node's output where someone asked for it (``retained`` is
+    keyed by tensors, never by the nodes the engine keys its pending gradients by)."""
     if wanted_nodes and node in wanted_nodes:
         wanted_nodes[node] = g
     if node.retained is not None:
@@ -600,10 +604,13 @@ def backward(
     retain_graph: bool | None = None,
     create_graph: bool = False,
 ) -> None:
-    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad.
+    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad
+    (``Tensor.backward`` is this function).
 
-    A gradient given to the user never shares memory with the seed or with another
-    gradient (a later in-place update of one must not change another).
+    ``gradient`` is ∂L/∂tensor, needed when the tensor is not a scalar. The graph's saved
+    arrays are freed afterwards unless ``retain_graph`` (default: ``create_graph``). A
+    gradient given to the user never shares memory with the seed or with another gradient
+    (a later in-place update of one must not change another).
     """
     seed = _seed(tensor, gradient, "backward")
     if retain_graph is None:
@@ -633,7 +640,9 @@ def _hand_out(g: Any, handed_out: set[int], create_graph: bool) -> Tensor:
     if id(g) in handed_out or g.base is not None:
         g = g.copy()
     handed_out.add(id(g))
-    return _make_tensor(g, False, None)
+    t = _new_object(_Tensor)  # _make_tensor, inlined
+    t.data, t.requires_grad, t.grad, t.grad_fn, t._name = g, False, None, None, None
+    return t
 
 
 def grad(

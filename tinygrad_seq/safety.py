@@ -43,7 +43,7 @@ class SavedTensorModifiedError(RuntimeError):
     """An in-place change to an array that a graph saved for its backward pass."""
 
 
-class SavedGuard:
+class SavedGuard(list):
     """Keeps the arrays a node's backward will read read-only while the node can still run.
 
     A write would make the gradient silently wrong (backward would read the new values).
@@ -58,58 +58,71 @@ class SavedGuard:
     writable again.
     """
 
-    __slots__ = ("arrays",)
-
-    def __init__(self, arrays: list[np.ndarray]) -> None:
-        self.arrays = arrays
+    __slots__ = ()  # a list of the guarded arrays, in the order they were guarded
 
     @staticmethod
     def of(inputs: Sequence[Tensor]) -> SavedGuard | None:
         """The guard for a node that saved ``inputs`` (None when there is nothing to guard)."""
-        arrays: list[np.ndarray] = []
+        guard = None
         counts = _saved_counts
         for t in inputs:
             array = t.data if t.grad_fn is None else t.data.base
             while array is not None:
                 key = id(array)
-                count = counts.get(key)
-                if count is not None:
-                    counts[key] = count + 1
-                    arrays.append(array)
-                elif array.flags.writeable:  # arrays read-only already are not ours to free
-                    array.setflags(write=False)
+                if key in counts:
+                    counts[key] += 1
+                elif array.flags.writeable:
+                    array.setflags(False)  # positional: with write= it costs three times as much
                     counts[key] = 1
-                    arrays.append(array)
-                array = array.base
-                if array is not None and type(array) is not np.ndarray:
-                    array = array if isinstance(array, np.ndarray) else None
-        return SavedGuard(arrays) if arrays else None
+                else:  # read-only already, and not by us: not ours to make writable later
+                    array = _base_array(array)
+                    continue
+                if guard is None:
+                    guard = SavedGuard()
+                guard.append(array)
+                if array.base is None:  # owns its memory (the common case): done
+                    break
+                array = _base_array(array)
+        return guard
 
     def __del__(self) -> None:
         counts = _saved_counts
-        for array in reversed(self.arrays):  # bases before their views
+        for array in reversed(self):  # bases before their views
             key = id(array)
             count = counts.pop(key, 1)
             if count > 1:
                 counts[key] = count - 1
-            else:
-                _make_writable(array)
+                continue
+            try:
+                array.setflags(True)
+            except ValueError:  # a view whose base another node keeps read-only: wait for it
+                _waiting_views.setdefault(id(array.base), []).append(array)
+                continue
+            if _waiting_views:
+                _release_waiting(array)
+
+
+def _base_array(array: np.ndarray) -> np.ndarray | None:
+    """The array ``array`` is a view of (None for an array that owns its memory)."""
+    base = array.base
+    return base if base is None or isinstance(base, np.ndarray) else None
 
 
 # Views released while their base was still guarded by another node: made writable with it.
 _waiting_views: dict[int, list[np.ndarray]] = {}
 
 
-def _make_writable(array: np.ndarray) -> None:
-    try:
-        array.setflags(write=True)
-    except ValueError:  # a view whose base another node still keeps read-only: wait for it
-        _waiting_views.setdefault(id(array.base), []).append(array)
-        return
-    if _waiting_views:
-        for view in _waiting_views.pop(id(array), ()):
-            if id(view) not in _saved_counts:  # not guarded again meanwhile
-                _make_writable(view)
+def _release_waiting(base: np.ndarray) -> None:
+    """Make writable the views that waited for ``base`` (and, in turn, their own views)."""
+    for view in _waiting_views.pop(id(base), ()):
+        if id(view) in _saved_counts:  # guarded again meanwhile
+            continue
+        try:
+            view.setflags(True)
+        except ValueError:  # its own base is another array, still read-only
+            _waiting_views.setdefault(id(view.base), []).append(view)
+            continue
+        _release_waiting(view)
 
 
 def check_writable(tensor: Tensor, action: str) -> None:
