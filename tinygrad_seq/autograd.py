@@ -221,13 +221,15 @@ class Function:
         fn = cls()
         fn.saved = inputs if cls.save_inputs else ()  # forward may keep arrays of its own
         n = len(inputs)
-        try:
-            if n == 1:  # unrolled for the common arities: ops are called a lot
-                data = fn.forward(inputs[0].data, **params)
-            elif n == 2:
-                data = fn.forward(inputs[0].data, inputs[1].data, **params)
-            else:
+        try:  # unrolled for the common cases (a call with ** costs more): ops are called a lot
+            if params:
                 data = fn.forward(*[t.data for t in inputs], **params)
+            elif n == 2:
+                data = fn.forward(inputs[0].data, inputs[1].data)
+            elif n == 1:
+                data = fn.forward(inputs[0].data)
+            else:
+                data = fn.forward(*[t.data for t in inputs])
         except (ValueError, IndexError, TypeError) as error:
             raise _op_error(cls.name, inputs, error) from None
         if type(data) is not np.ndarray:

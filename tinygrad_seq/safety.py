@@ -66,8 +66,13 @@ class SavedGuard(list):
         guard = None
         counts = _saved_counts
         for t in inputs:
-            array = t.data if t.grad_fn is None else t.data.base
-            while array is not None:
+            if t.grad_fn is None:
+                array = t.data
+            else:  # an op's result: guard the array it is a view of, if any
+                array = _base_array(t.data)
+                if array is None:
+                    continue
+            while True:
                 key = id(array)
                 if key in counts:
                     counts[key] += 1
@@ -76,6 +81,8 @@ class SavedGuard(list):
                     counts[key] = 1
                 else:  # read-only already, and not by us: not ours to make writable later
                     array = _base_array(array)
+                    if array is None:
+                        break
                     continue
                 if guard is None:
                     guard = SavedGuard()
@@ -83,6 +90,8 @@ class SavedGuard(list):
                 if array.base is None:  # owns its memory (the common case): done
                     break
                 array = _base_array(array)
+                if array is None:
+                    break
         return guard
 
     def __del__(self) -> None:
