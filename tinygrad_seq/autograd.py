@@ -424,6 +424,40 @@ class Scatter:
             np.add.at(buffer, self.index, self.values)
 
 
+def _deliver(
+    pending: dict[Any, Any], owned: set[Any], create_graph: bool, parent: Function | Tensor, g: Any
+) -> None:
+    """Add ``g`` to ``parent``'s pending gradient (fitted to its shape and dtype).
+
+    ``owned`` holds the keys whose pending array the engine made itself: safe to add into.
+    """
+    existing = pending.get(parent)
+    if not create_graph and type(g) is not np.ndarray:
+        if type(g) is Scatter:
+            if existing is None:
+                buffer = np.zeros(parent.shape, dtype=parent.dtype)
+            else:
+                buffer = existing if parent in owned else existing.copy()
+            g.add_into(buffer)
+            pending[parent] = buffer
+            owned.add(parent)
+            return
+        g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
+    shape, dtype = parent.shape, parent.dtype
+    if g.shape != shape or g.dtype is not dtype:
+        g = _fit(g, shape, dtype)
+    if existing is None:
+        pending[parent] = g
+    elif parent in owned:
+        existing += g
+    elif create_graph:  # a recorded sum must stay as it is: it is in the graph
+        pending[parent] = existing + g
+    else:
+        total = existing + g  # a new array: the engine's own, safe to add into from now on
+        pending[parent] = total if type(total) is np.ndarray else np.asarray(total)
+        owned.add(parent)
+
+
 def _run_backward(
     roots: Sequence[Tensor],
     seeds: Sequence[Tensor],
@@ -449,43 +483,21 @@ def _run_backward(
     pending: dict[Any, Any] = {}
     owned: set[Any] = set()  # keys whose pending array the engine made: safe to add into
 
-    def deliver(parent: Function | Tensor, g: Any) -> None:
-        """Add ``g`` to ``parent``'s pending gradient (fitted to its shape and dtype)."""
-        existing = pending.get(parent)
-        if not create_graph and type(g) is not np.ndarray:
-            if type(g) is Scatter:
-                if existing is None:
-                    buffer = np.zeros(parent.shape, dtype=parent.dtype)
-                else:
-                    buffer = existing if parent in owned else existing.copy()
-                g.add_into(buffer)
-                pending[parent] = buffer
-                owned.add(parent)
-                return
-            g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
-        shape, dtype = parent.shape, parent.dtype
-        if g.shape != shape or g.dtype is not dtype:
-            g = _fit(g, shape, dtype)
-        if existing is None:
-            pending[parent] = g
-        elif parent in owned:
-            existing += g
-        elif create_graph:  # a recorded sum must stay as it is: it is in the graph
-            pending[parent] = existing + g
-        else:
-            total = existing + g  # a new array: the engine's own, safe to add into from now on
-            pending[parent] = total if type(total) is np.ndarray else np.asarray(total)
-            owned.add(parent)
-
     mode = _GradMode
     previous = mode.enabled, mode.retain_graph, mode.in_backward
     mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
     anomaly = mode.anomaly
     try:
         root_nodes = []
-        for root, seed in zip(roots, seeds, strict=True):
+        for root, seed in zip(roots, seeds):  # noqa: B905 (the callers pair them)
             node = root.grad_fn
-            deliver(root if node is None else node, seed if create_graph else seed.data)
+            _deliver(
+                pending,
+                owned,
+                create_graph,
+                root if node is None else node,
+                seed if create_graph else seed.data,
+            )
             if node is not None:
                 root_nodes.append(node)
         order = root_nodes if _is_one_node(root_nodes) else _topological_order(root_nodes)
@@ -514,16 +526,18 @@ def _run_backward(
             if not retain_graph:
                 node.saved = _RELEASED
                 node.out_data = node.guard = None
-            for parent, input_grad in zip(node.parents, input_grads, strict=True):
+            # (zip without strict: one entry per input is checked above for user-written
+            # backwards; the library's own are tested)
+            for parent, input_grad in zip(node.parents, input_grads):  # noqa: B905
                 if parent is None or input_grad is None:
                     continue
-                if type(input_grad) is np.ndarray and parent not in pending:
+                if parent not in pending and type(input_grad) is np.ndarray:
                     # The common case, inline: the first gradient, an array that fits.
                     like = parent if isinstance(parent, Function) else parent.data
                     if input_grad.shape == like.shape and input_grad.dtype is like.dtype:
                         pending[parent] = input_grad
                         continue
-                deliver(parent, input_grad)
+                _deliver(pending, owned, create_graph, parent, input_grad)
     finally:
         mode.enabled, mode.retain_graph, mode.in_backward = previous
     # Every node was popped when it ran: what is left are the gradients of the leaves (and of
@@ -620,10 +634,15 @@ def backward(
     leaf_grads = _run_backward((tensor,), (seed,), retain_graph, create_graph)
     handed_out = {id(seed.data)}
     for leaf, g in leaf_grads.items():
-        if leaf.grad is None:
-            leaf.grad = _hand_out(g, handed_out, create_graph)
-        else:
+        if leaf.grad is not None:
             leaf.grad = leaf.grad + g
+        elif create_graph:
+            leaf.grad = _hand_out(g, handed_out, True)
+        else:  # _hand_out for an array, inlined: this runs for every parameter on every step
+            if id(g) in handed_out or g.base is not None:
+                g = g.copy()
+            handed_out.add(id(g))
+            leaf.grad = _make_tensor(g, False, None)
 
 
 def _hand_out(g: Any, handed_out: set[int], create_graph: bool) -> Tensor:

@@ -185,37 +185,37 @@ class Tensor:
     # ----------------------------------------------------------------- operators
 
     def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, _operand(other, self))
+        return ops.Add.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
         return ops.Add.apply(_operand(other, self), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, _operand(other, self))
+        return ops.Sub.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
         return ops.Sub.apply(_operand(other, self), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, _operand(other, self))
+        return ops.Mul.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
         return ops.Mul.apply(_operand(other, self), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, _operand(other, self))
+        return ops.Div.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return ops.Div.apply(_operand(other, self), self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self, _operand(other, self))
+        return ops.Pow.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
 
     def __rpow__(self, other: Any) -> Tensor:
         return ops.Pow.apply(_operand(other, self), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, _operand(other, self))
+        return ops.MatMul.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(_operand(other, self), self)
