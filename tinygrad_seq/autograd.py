@@ -628,7 +628,14 @@ def backward(
     gradient given to the user never shares memory with the seed or with another gradient
     (a later in-place update of one must not change another).
     """
-    seed = _seed(tensor, gradient, "backward")
+    if (  # the common case, checked inline: a tensor in a graph, a gradient of its shape
+        type(gradient) is _Tensor
+        and getattr(tensor, "grad_fn", None) is not None
+        and gradient.data.shape == tensor.data.shape
+    ):
+        seed = gradient
+    else:
+        seed = _seed(tensor, gradient, "backward")
     if retain_graph is None:
         retain_graph = create_graph
     leaf_grads = _run_backward((tensor,), (seed,), retain_graph, create_graph)
