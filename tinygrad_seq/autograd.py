@@ -114,35 +114,32 @@ class set_grad_enabled:
 
 
 class _switch(contextlib.ContextDecorator):
-    """Set grad mode to ``mode`` on entry and restore the previous mode on exit."""
+    """Set the grad-mode flag ``flag`` (default: whether ops record the graph) to ``mode`` on
+    entry and restore its previous value on exit."""
+
+    flag = "enabled"
 
     def __init__(self, mode: bool) -> None:
         self.mode = mode
         self._previous: list[bool] = []
 
     def __enter__(self) -> _switch:
-        self._previous.append(_GradMode.enabled)
-        _GradMode.enabled = self.mode
+        self._previous.append(getattr(_GradMode, self.flag))
+        setattr(_GradMode, self.flag, self.mode)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self._previous.pop()
+        setattr(_GradMode, self.flag, self._previous.pop())
 
 
-class keep_outputs(contextlib.ContextDecorator):
+class keep_outputs(_switch):
     """Nodes recorded inside link their output Tensors (:meth:`Function.result`) for as long
     as those live, as a drawing that labels every intermediate result needs."""
 
+    flag = "keep_outputs"
+
     def __init__(self) -> None:
-        self._previous: list[bool] = []
-
-    def __enter__(self) -> keep_outputs:
-        self._previous.append(_GradMode.keep_outputs)
-        _GradMode.keep_outputs = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.keep_outputs = self._previous.pop()
+        super().__init__(True)
 
 
 class no_grad(_switch):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .autograd import Function, Scatter, _GradMode, _switch
+from .autograd import Function, Scatter, _switch
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -166,13 +166,7 @@ class detect_anomaly(_switch):
     shapes. Off by default; when off it costs one attribute read per op.
     """
 
-    def __enter__(self) -> detect_anomaly:
-        self._previous.append(_GradMode.anomaly)
-        _GradMode.anomaly = True
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.anomaly = self._previous.pop()
+    flag = "anomaly"
 
     def __init__(self) -> None:
         super().__init__(True)
