@@ -83,7 +83,11 @@ REDUCTIONS = {
     "mean": (lambda x, ax: x.mean(ax), lambda a, ax: np.mean(a, axis=ax)),
     "max": (lambda x, ax: x.max(ax), lambda a, ax: np.max(a, axis=ax)),
     "min": (lambda x, ax: x.min(ax), lambda a, ax: np.min(a, axis=ax)),
-    "logsumexp": (lambda x, ax: x.logsumexp(ax), lambda a, ax: np.log(np.sum(np.exp(a), axis=ax))),
+    # numpy's own stable log-sum-exp (log(sum(exp(a))) rounds exp(1e-300) to 1, giving 0)
+    "logsumexp": (
+        lambda x, ax: x.logsumexp(ax),
+        lambda a, ax: np.logaddexp.reduce(a, axis=ax, initial=-np.inf),
+    ),
 }
 
 
