@@ -329,3 +329,13 @@ def test_a_torch_save_file_is_refused_without_unpickling(tmp_path):
     path = tmp_path / "model.pt"
     torch.save({"w": torch.ones(2)}, path)
     assert "a zip file but not an .npz" in _load_error(path)
+
+
+def test_python_float_nans_keep_their_payload_bits(tmp_path):
+    # float.hex writes every NaN as "nan": the payload must survive some other way.
+    payloads = ["010000000000f87f", "000000000000f87f", "000000000000f8ff", "0100000000f0ff7f"]
+    values = [struct.unpack("<d", bytes.fromhex(bits))[0] for bits in payloads]
+    ts.save({"nans": values, "one": 1.0}, tmp_path / "nan.ckpt")
+    loaded = ts.load(tmp_path / "nan.ckpt")
+    assert [struct.pack("<d", v).hex() for v in loaded["nans"]] == payloads
+    assert loaded["one"] == 1.0 and type(loaded["one"]) is float

@@ -20,7 +20,8 @@ Three promises, each tested:
   before it, so any truncation or flipped byte is detected on load, not just the ones zip's
   CRC-32 or numpy's header parser would notice.
 - **Exact**: loading gives back numpy arrays with the same dtype, shape and bits, and the
-  same Python values (floats exactly, via ``float.hex``), dicts, lists and tuples.
+  same Python values (floats exactly, via ``float.hex``, a NaN by its bits), dicts, lists
+  and tuples.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import struct
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -90,7 +92,8 @@ def _encode(
     """The JSON tree for ``value``; its arrays are added to ``arrays`` under fresh names.
 
     Tree nodes: JSON null/true/false/int/str stand for themselves; a float is
-    ``{"float": hex}``; ``{"array": name}`` and ``{"scalar": name}`` (a numpy scalar) point to
+    ``{"float": hex}``, a NaN ``{"float_bits": hex of its 8 bytes}`` (``float.hex`` drops a
+    NaN's payload); ``{"array": name}`` and ``{"scalar": name}`` (a numpy scalar) point to
     entries; ``{"dict": [[key, node], ...]}``, ``{"list": [...]}``, ``{"tuple": [...]}``.
     """
     if isinstance(value, Tensor):
@@ -111,6 +114,8 @@ def _encode(
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
+        if value != value:  # NaN: keep its payload bits, which float.hex drops
+            return {"float_bits": struct.pack("<d", value).hex()}
         return {"float": float(value).hex()}
     if isinstance(value, Mapping | list | tuple):
         if id(value) in path_ids:
@@ -339,6 +344,8 @@ def _decode(path: str, node: Any, arrays: Mapping[str, np.ndarray], unused: set[
         ((kind, body),) = node.items()
         if kind == "float" and isinstance(body, str):
             return float.fromhex(body)
+        if kind == "float_bits" and isinstance(body, str) and len(body) == 16:
+            return struct.unpack("<d", bytes.fromhex(body))[0]
         if kind in ("array", "scalar") and body in unused:
             unused.discard(body)
             return arrays[body][()] if kind == "scalar" else arrays[body]
