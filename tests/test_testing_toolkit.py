@@ -234,6 +234,14 @@ def test_squaring_the_upstream_gradient_fails_superposition():
     assert "not linear in the upstream gradient" in str(error)
 
 
+def test_a_gradient_zero_by_cancellation_passes_the_exact_checks():
+    # softmax's second derivative at x = [0, 0] is 0 by cancellation of order-1 terms, which
+    # leave rounding of 1e-16: allowed (as rounding of atol's scale), not a linearity failure.
+    x = ts.tensor(np.array([0.0, 0.0]), requires_grad=True)
+    for seed in range(5):
+        assert gradgradcheck(lambda t: ts.functional.softmax(t, axis=0), [x], rng=seed)
+
+
 @pytest.mark.parametrize("op", [DoubleWritesInput, DoubleWritesInputForward, DoubleForcesWrite])
 def test_writing_into_an_input_fails_mutation(op):
     x = leaf(X)

@@ -367,7 +367,7 @@ def _check_create_graph(
             continue
         shape = setup.leaves[i].array.shape
         g, gr = (np.zeros(shape) if a is None else a for a in (g, gr))
-        scale = max(np.max(np.abs(g), initial=0.0), np.max(np.abs(gr), initial=0.0))
+        scale = _rounding_scale(fail, g, gr)
         worst = _worst_mismatch(gr, g, 0.0, _ROUNDING_RTOL * scale)
         if worst is not None:
             leaf = setup.leaves[i]
@@ -456,9 +456,7 @@ def _check_linearity(
             np.zeros(setup.leaves[i].array.shape) if g is None else g for g in (g1, g2, gm)
         )
         expected = _LINEAR_A * g1 + _LINEAR_B * g2
-        scale = max(
-            np.max(np.abs(_LINEAR_A * g1), initial=0), np.max(np.abs(_LINEAR_B * g2), initial=0)
-        )
+        scale = _rounding_scale(fail, _LINEAR_A * g1, _LINEAR_B * g2)
         worst = _worst_mismatch(gm, expected, 0.0, _ROUNDING_RTOL * scale)
         if worst is not None:
             leaf = setup.leaves[i]
@@ -728,6 +726,7 @@ class _Failer:
     def __init__(self, caller: str, context: str | None, eps: float, atol: float, rtol: float):
         self.caller = caller
         self.context = context
+        self.atol = atol
         self.settings = f"eps={eps:g}, atol={atol:g}, rtol={rtol:g}"
 
     def __call__(self, check: str, detail: str, **fields: Any) -> GradcheckError:
@@ -909,9 +908,20 @@ def _describe(m: _Mismatch, actual_name: str, expected_name: str) -> str:
     )
 
 
+def _rounding_scale(fail: _Failer, *grads: np.ndarray) -> float:
+    """What rounding is relative to in an exact-in-theory comparison of gradients: their
+    largest entry, but at least ``atol``. A gradient that is 0 by cancellation of large
+    terms still carries their rounding (softmax's second derivative at x = [0, 0] is 1e-16,
+    not 0), and nothing below atol·1e-8 can matter to the numerical check anyway."""
+    return max(fail.atol, *(float(np.max(np.abs(g), initial=0.0)) for g in grads))
+
+
 def _rounding_note(worst: _Mismatch, scale: float) -> str:
     """The allowance of an exact-in-theory comparison, and a hint when float32 explains it."""
-    note = f"\n  allowed: rounding only ({_ROUNDING_RTOL:g} of the largest entry, {scale:.3g})"
+    note = (
+        f"\n  allowed: rounding only ({_ROUNDING_RTOL:g} of the largest entry or of atol, "
+        f"{scale:.3g})"
+    )
     if worst.abs_error <= _FLOAT32_RTOL * scale:
         note += (
             "\n  hint: an error this small is float32 rounding: fn (or an op in it) computes "
