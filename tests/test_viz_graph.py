@@ -120,6 +120,24 @@ def test_values_are_shown_on_request():
     assert "1.5" not in draw_graph((x * x).sum()).source
 
 
+def test_op_results_are_known_when_named_retained_or_recorded_under_keep_outputs():
+    x = ts.tensor([1.5, -2.0], requires_grad=True)
+    square = x * x  # [2.25, 4.0]: alive, but not linked to its op
+    assert "2.25" not in draw_graph(square.sum(), show_values=True).source
+    with ts.autograd.keep_outputs():
+        linked = x * x
+    assert "2.25" in draw_graph(linked.sum(), show_values=True).source
+    retained = (x * x).retain_grad()
+    assert "2.25" in draw_graph(retained.sum(), show_values=True).source
+    named = x * x
+    named.name = "sq"
+    assert "sq = mul" in draw_graph(named.sum()).source
+    del linked, retained, named  # a dead result is not shown, linked or not
+    with ts.autograd.keep_outputs():
+        total = (x * x).sum()
+    assert "2.25" not in draw_graph(total, show_values=True).source
+
+
 def test_nasty_names_are_escaped_in_the_dot_text():
     leaves = []
     for name in NASTY_NAMES:
