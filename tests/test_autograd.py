@@ -462,3 +462,16 @@ def test_large_logits_stay_finite_without_warnings():
 def test_bad_input_names_the_op_and_the_shapes(action, error, pattern):
     with pytest.raises(error, match=pattern):
         action()
+
+
+def test_a_retained_tensor_made_a_leaf_keeps_its_leaf_gradient():
+    # y retains its gradient as the result of x * 2, then becomes a leaf of its own (detach_):
+    # the graph reaches it both ways, and the leaf's gradient is the one .grad holds.
+    x = leaf(np.array([1.0, 2.0]))
+    y = x * 2
+    u = y + 1  # the node of y stays in the graph through u
+    y.retain_grad()
+    y.detach_().requires_grad_(True)
+    (u + y * 3).sum().backward()
+    np.testing.assert_array_equal(y.grad.data, [3.0, 3.0])
+    np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])

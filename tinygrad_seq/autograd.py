@@ -484,6 +484,7 @@ def _run_backward(
     previous = mode.enabled, mode.retain_graph, mode.in_backward
     mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
     anomaly = mode.anomaly
+    retained: dict[Tensor, Any] = {}  # gradients of retain_grad tensors (non-leaves)
     try:
         root_nodes = []
         for root, seed in zip(roots, seeds):  # noqa: B905 (the callers pair them)
@@ -504,7 +505,7 @@ def _run_backward(
             if g is None:
                 continue
             if wanted_nodes or node.retained is not None:
-                _observe(node, g, pending, wanted_nodes)
+                _observe(node, g, retained, wanted_nodes)
             if needed is not None and id(node) not in needed:
                 continue  # no requested gradient lies below: leave it unrun (and unreleased)
             if node.saved is _RELEASED:
@@ -537,8 +538,11 @@ def _run_backward(
                 _deliver(pending, owned, create_graph, parent, input_grad)
     finally:
         mode.enabled, mode.retain_graph, mode.in_backward = previous
-    # Every node was popped when it ran: what is left are the gradients of the leaves (and of
-    # the retain_grad tensors, which _observe put there).
+    # Every node was popped when it ran: what is left are the gradients of the leaves. (They
+    # win over a retained gradient of the same tensor, a leaf made by detach_() since.)
+    if retained:
+        retained.update(pending)
+        return retained
     return pending
 
 
@@ -559,8 +563,7 @@ def _observe(
     retained: dict[Tensor, Any],
     wanted_nodes: dict[Function, Any] | None,
 ) -> None:
-    """Record the gradient of a node's output where someone asked for it (``retained`` is
-    keyed by tensors, never by the nodes the engine keys its pending gradients by)."""
+    """Record the gradient of a node's output where someone asked for it."""
     if wanted_nodes and node in wanted_nodes:
         wanted_nodes[node] = g
     if node.retained is not None:

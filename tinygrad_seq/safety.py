@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import autograd
 from .autograd import Function, Scatter, _switch
 
 if TYPE_CHECKING:
@@ -196,11 +197,17 @@ def check_forward(fn: Function, inputs: Sequence[Tensor], data: np.ndarray) -> N
         )
 
 
+def _values(gradient: Any) -> Any:
+    """A gradient's numbers: the engine passes arrays (or numpy scalars), and Tensors when
+    the gradient's own graph is recorded."""
+    return gradient.data if isinstance(gradient, autograd._Tensor) else gradient
+
+
 def check_backward(node: Function, g: Any, input_grads: Sequence[Any]) -> None:
-    if not _finite(getattr(g, "data", g)):
+    if not _finite(_values(g)):
         return  # passed on from later ops: the op that made it has already been reported
     for k, grad in enumerate(input_grads):
-        values = grad.values if isinstance(grad, Scatter) else getattr(grad, "data", grad)
+        values = grad.values if isinstance(grad, Scatter) else _values(grad)
         if grad is not None and not _finite(values):
             raise AnomalyError(
                 f"detect_anomaly: the backward pass of '{node.name}' produced NaN or inf in the "

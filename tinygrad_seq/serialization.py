@@ -344,7 +344,7 @@ def _decode(path: str, node: Any, arrays: Mapping[str, np.ndarray], unused: set[
         ((kind, body),) = node.items()
         if kind == "float" and isinstance(body, str):
             return float.fromhex(body)
-        if kind == "float_bits" and isinstance(body, str) and len(body) == 16:
+        if kind == "float_bits" and isinstance(body, str) and re.fullmatch("[0-9a-f]{16}", body):
             return struct.unpack("<d", bytes.fromhex(body))[0]
         if kind in ("array", "scalar") and body in unused:
             unused.discard(body)
