@@ -336,16 +336,6 @@ def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Function | None
 # --------------------------------------------------------------------------- the engine
 
 
-def _is_one_node(roots: list[Function]) -> bool:
-    """Whether the graph is a single op on leaves: nothing to sort."""
-    if len(roots) != 1:
-        return False
-    for parent in roots[0].parents:
-        if isinstance(parent, Function):
-            return False
-    return True
-
-
 def _topological_order(roots: Sequence[Function]) -> list[Function]:
     """Nodes reachable from ``roots``, every node after all nodes that consume its output.
 
@@ -485,20 +475,36 @@ def _run_backward(
     mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
     anomaly = mode.anomaly
     retained: dict[Tensor, Any] = {}  # gradients of retain_grad tensors (non-leaves)
+    order = None
     try:
-        root_nodes = []
-        for root, seed in zip(roots, seeds):  # noqa: B905 (the callers pair them)
-            node = root.grad_fn
-            _deliver(
-                pending,
-                owned,
-                create_graph,
-                root if node is None else node,
-                seed if create_graph else seed.data,
-            )
-            if node is not None:
-                root_nodes.append(node)
-        order = root_nodes if _is_one_node(root_nodes) else _topological_order(root_nodes)
+        if len(roots) == 1 and roots[0].grad_fn is not None:  # the common case, inline
+            node = roots[0].grad_fn
+            seed = seeds[0] if create_graph else seeds[0].data
+            if seed.dtype is node.dtype and not create_graph:  # the shape is checked already
+                pending[node] = seed
+            else:
+                _deliver(pending, owned, create_graph, node, seed)
+            root_nodes = [node]
+            for parent in node.parents:  # a graph of one op on leaves needs no sort
+                if isinstance(parent, Function):
+                    break
+            else:
+                order = root_nodes
+        else:
+            root_nodes = []
+            for root, seed in zip(roots, seeds):  # noqa: B905 (the callers pair them)
+                node = root.grad_fn
+                _deliver(
+                    pending,
+                    owned,
+                    create_graph,
+                    root if node is None else node,
+                    seed if create_graph else seed.data,
+                )
+                if node is not None:
+                    root_nodes.append(node)
+        if order is None:
+            order = _topological_order(root_nodes)
         needed = None if targets is None else _leading_to(order, targets)
         for node in order:
             g = pending.pop(node, None)
@@ -649,7 +655,9 @@ def backward(
             if id(g) in handed_out or g.base is not None:
                 g = g.copy()
             handed_out.add(id(g))
-            leaf.grad = _make_tensor(g, False, None)
+            t = _new_object(_Tensor)
+            t.data, t.requires_grad, t.grad, t.grad_fn, t._name = g, False, None, None, None
+            leaf.grad = t
 
 
 def _hand_out(g: Any, handed_out: set[int], create_graph: bool) -> Tensor:
