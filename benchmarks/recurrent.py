@@ -180,8 +180,9 @@ def floor(kind: str, size: str) -> Contender:
 
     def step() -> float:
         np.matmul(x_rows, w_ih.T, out=projection)  # input projection of all steps
+        w_hh_t = np.ascontiguousarray(w_hh.T)  # the faster layout for few rows (see kernels)
         for t in range(T):
-            np.matmul(states[t], w_hh.T, out=step_out)  # forward recurrence
+            np.matmul(states[t], w_hh_t, out=step_out)  # forward recurrence
         for t in reversed(range(T)):
             np.matmul(delta[t], w_hh, out=step_back)  # backward recurrence
         rows = delta.reshape(T * B, G)

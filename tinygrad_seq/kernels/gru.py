@@ -67,7 +67,7 @@ class GRUSequence(SequenceFunction):
             gates[:, :, : 2 * H] += (b_ih[: 2 * H] + b_hh[: 2 * H]) * 0.5
             gates[:, :, 2 * H :] += b_ih[2 * H :]
             b_hn = b_hh[2 * H :]
-        w_hh_t = (w_hh * halve[:, None]).T
+        w_hh_t = np.ascontiguousarray((w_hh * halve[:, None]).T)  # faster per step (see lstm)
 
         states = np.empty((T + 1, B, H), dtype)
         states[0] = h0
