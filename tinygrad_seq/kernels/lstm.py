@@ -85,6 +85,7 @@ class LSTMSequence(SequenceFunction):
         hs, cs = states
         hs[0], cs[0] = h0, c0
         recurrent, product = np.empty((B, 4 * H), dtype), np.empty((B, H), dtype)
+        taus = np.empty((T, B, H), dtype)  # tanh(C_k+1), kept: backward needs it too
         for k in range(T):
             if masks.kind[k] == "none":
                 hs[k + 1], cs[k + 1] = hs[k], cs[k]
@@ -100,16 +101,16 @@ class LSTMSequence(SequenceFunction):
             np.multiply(f, cs[k], out=c)  # C = f ⊙ C_k + i ⊙ g
             np.multiply(i, g, out=product)
             np.add(c, product, out=c)
-            np.tanh(c, out=product)  # h = o ⊙ tanh(C)
-            np.multiply(o, product, out=hs[k + 1])
+            np.tanh(c, out=taus[k])  # h = o ⊙ tanh(C)
+            np.multiply(o, taus[k], out=hs[k + 1])
             if masks.kind[k] == "some":
                 rows = masks.padded[k]
                 hs[k + 1][rows], c[rows] = hs[k][rows], cs[k][rows]
-        self.saved = (x_rows, w_ih, w_hh, gates, masks, reverse, x.shape)
+        self.saved = (x_rows, w_ih, w_hh, gates, taus, masks, reverse, x.shape)
         return states
 
     def backward_arrays(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x_rows, w_ih, w_hh, gates, masks, reverse, x_shape = self.saved
+        x_rows, w_ih, w_hh, gates, taus, masks, reverse, x_shape = self.saved
         hs, cs = self.out_data
         T, B, H = gates.shape[0], gates.shape[1], hs.shape[2]
         dtype = gates.dtype
@@ -120,7 +121,10 @@ class LSTMSequence(SequenceFunction):
         # unless the graph is retained for another backward.
         delta = np.empty_like(gates) if is_graph_retained() else gates
         dh, dc = grad_h[T].astype(dtype), grad_c[T].astype(dtype)
-        tau, product, slope = (
+        # Steps whose output gradients are all zero (usually all but the last): skip adding them.
+        live_h = grad_h[:T].reshape(T, -1).any(axis=1)
+        live_c = grad_c[:T].reshape(T, -1).any(axis=1)
+        scratch, product, slope = (
             np.empty((B, H), dtype),
             np.empty((B, H), dtype),
             np.empty_like(gates[0]),
@@ -141,12 +145,12 @@ class LSTMSequence(SequenceFunction):
             np.multiply(a, a, out=slope)  # s(1 − s) = s − s² for i, f, o; 1 − g² for g
             np.subtract(a[:, : 3 * H], slope[:, : 3 * H], out=slope[:, : 3 * H])
             np.subtract(1, slope[:, 3 * H :], out=slope[:, 3 * H :])
-            np.tanh(cs[k + 1], out=tau)
+            tau = taus[k]  # tanh(C_k+1), from the forward pass (read only: it may be retained)
             np.multiply(dh, o, out=product)  # ∂C += ∂h ⊙ o ⊙ (1 − τ²)
             np.multiply(dh, tau, out=do)  # ∂o = ∂h ⊙ τ
-            np.multiply(tau, tau, out=tau)
-            np.subtract(1, tau, out=tau)
-            np.multiply(product, tau, out=product)
+            np.multiply(tau, tau, out=scratch)
+            np.subtract(1, scratch, out=scratch)
+            np.multiply(product, scratch, out=product)
             np.add(dc, product, out=dc)
             np.multiply(dc, i, out=product)  # ∂g, set aside until g is read
             np.multiply(dc, g, out=di)
@@ -160,8 +164,10 @@ class LSTMSequence(SequenceFunction):
             np.matmul(d, w_hh_ordered, out=dh)  # ∂L/∂h_k = δ_k·W
             if kind == "some":
                 dh[rows], dc[rows] = carried_h, carried_c
-            np.add(dh, grad_h[k], out=dh)
-            np.add(dc, grad_c[k], out=dc)
+            if live_h[k]:
+                np.add(dh, grad_h[k], out=dh)
+            if live_c[k]:
+                np.add(dc, grad_c[k], out=dc)
 
         rows_delta = delta.reshape(T * B, 4 * H)
         wanted = [p is not None for p in self.parents]
