@@ -236,3 +236,20 @@ def test_kernel_errors_name_the_shapes():
         kernels.gru(x, ts.randn(3, 2), ts.randn(6, 3), ts.randn(6, 2))
     with pytest.raises(ValueError, match="no time steps"):
         kernels.rnn(ts.randn(0, 2, 3), None, ts.randn(2, 3), ts.randn(2, 2))
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_fused_equals_composed_when_only_the_last_step_has_a_gradient(kind):
+    # The usual training case (a head on the last output): the kernels skip the steps whose
+    # output gradient is all zero; the gradients must not change.
+    rng = np.random.default_rng(3)
+    layer = KINDS[kind](2, 3, dtype=np.float64, rng=rng)
+    x = ts.tensor(rng.uniform(-1, 1, (5, 2, 2)), requires_grad=True)
+    head = ts.tensor(rng.standard_normal(3), requires_grad=False)
+    found = {}
+    for fused in (True, False):
+        layer.fused = fused
+        output, h_n = layer(x)
+        loss = (output[-1] * head).sum() + sum(p.sum() * 0.5 for p in parts(h_n)[1:])
+        found[fused] = [g.data for g in ts.grad(loss, [x, *layer.parameters()])]
+    assert_close(found[True], found[False], TOLERANCE[np.float64])
