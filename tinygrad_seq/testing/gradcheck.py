@@ -367,20 +367,18 @@ def _check_create_graph(
             continue
         shape = setup.leaves[i].array.shape
         g, gr = (np.zeros(shape) if a is None else a for a in (g, gr))
-        scale = _rounding_scale(fail, g, gr)
-        worst = _worst_mismatch(gr, g, 0.0, _ROUNDING_RTOL * scale)
-        if worst is not None:
-            leaf = setup.leaves[i]
-            raise fail(
-                "create_graph",
-                f"the gradient of {leaf.name} (shape {shape}) computed with create_graph=True "
-                "(each op's backward in Tensor ops) differs from the one without (which may "
-                "use an op's numpy fast path)\n  "
-                + _describe(worst, "create_graph=True", "create_graph=False")
-                + _rounding_note(worst, scale),
-                input=leaf.name,
-                index=worst.index,
-            )
+        leaf = setup.leaves[i]
+        _require_rounding_only(
+            fail,
+            "create_graph",
+            leaf.name,
+            (gr, "create_graph=True"),
+            (g, "create_graph=False"),
+            _rounding_scale(fail, g, gr),
+            f"the gradient of {leaf.name} (shape {shape}) computed with create_graph=True "
+            "(each op's backward in Tensor ops) differs from the one without (which may "
+            "use an op's numpy fast path)",
+        )
 
 
 def _check_numerical(
@@ -455,21 +453,18 @@ def _check_linearity(
         g1, g2, gm = (
             np.zeros(setup.leaves[i].array.shape) if g is None else g for g in (g1, g2, gm)
         )
-        expected = _LINEAR_A * g1 + _LINEAR_B * g2
-        scale = _rounding_scale(fail, _LINEAR_A * g1, _LINEAR_B * g2)
-        worst = _worst_mismatch(gm, expected, 0.0, _ROUNDING_RTOL * scale)
-        if worst is not None:
-            leaf = setup.leaves[i]
-            raise fail(
-                "linearity",
-                f"backward is not linear in the upstream gradient for {leaf.name} (shape "
-                f"{leaf.array.shape}): grad({_LINEAR_A}·v₁ + {_LINEAR_B}·v₂) ≠ "
-                f"{_LINEAR_A}·grad(v₁) + {_LINEAR_B}·grad(v₂)\n  "
-                + _describe(worst, "grad(a·v₁ + b·v₂)", "a·grad(v₁) + b·grad(v₂)")
-                + _rounding_note(worst, scale),
-                input=leaf.name,
-                index=worst.index,
-            )
+        leaf = setup.leaves[i]
+        _require_rounding_only(
+            fail,
+            "linearity",
+            leaf.name,
+            (gm, "grad(a·v₁ + b·v₂)"),
+            (_LINEAR_A * g1 + _LINEAR_B * g2, "a·grad(v₁) + b·grad(v₂)"),
+            _rounding_scale(fail, _LINEAR_A * g1, _LINEAR_B * g2),
+            f"backward is not linear in the upstream gradient for {leaf.name} (shape "
+            f"{leaf.array.shape}): grad({_LINEAR_A}·v₁ + {_LINEAR_B}·v₂) ≠ "
+            f"{_LINEAR_A}·grad(v₁) + {_LINEAR_B}·grad(v₂)",
+        )
 
 
 def _check_aliasing(
@@ -906,6 +901,29 @@ def _describe(m: _Mismatch, actual_name: str, expected_name: str) -> str:
         f"worst element {m.index}: {actual_name} {m.actual:.10g}, {expected_name} "
         f"{m.expected:.10g}; abs error {m.abs_error:.3e}, rel error {m.rel_error:.3e}"
     )
+
+
+def _require_rounding_only(
+    fail: _Failer,
+    check: str,
+    input_name: str,
+    actual: tuple[np.ndarray, str],
+    expected: tuple[np.ndarray, str],
+    scale: float,
+    detail: str,
+) -> None:
+    """Raise ``check``'s GradcheckError unless the two arrays, equal in theory, differ by
+    rounding only (relative to ``scale``)."""
+    worst = _worst_mismatch(actual[0], expected[0], 0.0, _ROUNDING_RTOL * scale)
+    if worst is not None:
+        raise fail(
+            check,
+            f"{detail}\n  "
+            + _describe(worst, actual[1], expected[1])
+            + _rounding_note(worst, scale),
+            input=input_name,
+            index=worst.index,
+        )
 
 
 def _rounding_scale(fail: _Failer, *grads: np.ndarray) -> float:
