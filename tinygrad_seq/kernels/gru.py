@@ -33,10 +33,9 @@ from ..tensor import Tensor
 from .sequence import (
     SequenceFunction,
     StepMasks,
-    check_sequence,
     flipped,
-    initial,
     mask_outputs,
+    run,
     time_ordered,
 )
 
@@ -176,12 +175,8 @@ def gru(
     Same numbers as ``Recurrent(GRUCell(...), reverse=reverse)`` with the step mask
     ``valid`` (T, B) (False at padded steps), computed by one :class:`GRUSequence`.
     """
-    H = check_sequence("gru", x, weight_ih, weight_hh, 3)
-    T, B = x.shape[:2]
-    dtype = np.result_type(x.dtype, weight_ih.dtype)
-    inputs = [x, initial("gru", h0, x, H, dtype), weight_ih, weight_hh]
-    if bias_ih is not None:
-        inputs += [bias_ih, bias_hh]
-    masks = StepMasks(valid, T, B, reverse)
-    states = GRUSequence.apply(*inputs, reverse=reverse, masks=masks)
+    states = run(
+        GRUSequence, "gru", 3, x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, reverse, valid
+    )
+    T = x.shape[0]  # checked by run
     return mask_outputs(time_ordered(states, reverse, T), valid), states[T]

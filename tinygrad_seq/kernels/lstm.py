@@ -41,10 +41,9 @@ from ..tensor import Tensor
 from .sequence import (
     SequenceFunction,
     StepMasks,
-    check_sequence,
     flipped,
-    initial,
     mask_outputs,
+    run,
     time_ordered,
 )
 
@@ -203,15 +202,11 @@ def lstm(
     Same numbers as ``Recurrent(LSTMCell(...), reverse=reverse)`` with the step mask
     ``valid`` (T, B) (False at padded steps), computed by one :class:`LSTMSequence`.
     """
-    H = check_sequence("lstm", x, weight_ih, weight_hh, 4)
-    T, B = x.shape[:2]
-    dtype = np.result_type(x.dtype, weight_ih.dtype)
     h0, c0 = (None, None) if state is None else state
-    inputs = [x, initial("lstm", h0, x, H, dtype), initial("lstm", c0, x, H, dtype)]
-    inputs += [weight_ih, weight_hh]
-    if bias_ih is not None:
-        inputs += [bias_ih, bias_hh]
-    masks = StepMasks(valid, T, B, reverse)
-    states = LSTMSequence.apply(*inputs, reverse=reverse, masks=masks)
+    states = run(
+        LSTMSequence, "lstm", 4, x, (h0, c0), weight_ih, weight_hh, bias_ih, bias_hh, reverse,
+        valid,
+    )  # fmt: skip
+    T = x.shape[0]  # checked by run
     outputs = mask_outputs(time_ordered(states, reverse, T, part=0), valid)
     return outputs, (states[0, T], states[1, T])

@@ -29,10 +29,9 @@ from ..tensor import Tensor
 from .sequence import (
     SequenceFunction,
     StepMasks,
-    check_sequence,
     flipped,
-    initial,
     mask_outputs,
+    run,
     time_ordered,
 )
 
@@ -141,12 +140,9 @@ def rnn(
     """
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"rnn: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    H = check_sequence("rnn", x, weight_ih, weight_hh, 1)
-    T, B = x.shape[:2]
-    dtype = np.result_type(x.dtype, weight_ih.dtype)
-    inputs = [x, initial("rnn", h0, x, H, dtype), weight_ih, weight_hh]
-    if bias_ih is not None:
-        inputs += [bias_ih, bias_hh]
-    masks = StepMasks(valid, T, B, reverse)
-    states = RNNSequence.apply(*inputs, nonlinearity=nonlinearity, reverse=reverse, masks=masks)
+    states = run(
+        RNNSequence, "rnn", 1, x, (h0,), weight_ih, weight_hh, bias_ih, bias_hh, reverse, valid,
+        nonlinearity=nonlinearity,
+    )  # fmt: skip
+    T = x.shape[0]  # checked by run
     return mask_outputs(time_ordered(states, reverse, T), valid), states[T]

@@ -95,6 +95,32 @@ def initial(name: str, state: Tensor | None, x: Tensor, H: int, dtype: np.dtype)
     return state
 
 
+def run(
+    kernel: type[SequenceFunction],
+    name: str,
+    gates: int,
+    x: Tensor,
+    states: tuple[Tensor | None, ...],
+    weight_ih: Tensor,
+    weight_hh: Tensor,
+    bias_ih: Tensor | None,
+    bias_hh: Tensor | None,
+    reverse: bool,
+    valid: np.ndarray | None,
+    **params: Any,
+) -> Tensor:
+    """Check the inputs and run ``kernel`` over x (T, B, D) from the initial ``states``
+    (None gives zeros): the packed states, in processing order."""
+    H = check_sequence(name, x, weight_ih, weight_hh, gates)
+    T, B = x.shape[:2]
+    dtype = np.result_type(x.dtype, weight_ih.dtype)
+    inputs = [x, *(initial(name, state, x, H, dtype) for state in states), weight_ih, weight_hh]
+    if bias_ih is not None:
+        inputs += [bias_ih, bias_hh]
+    masks = StepMasks(valid, T, B, reverse)
+    return kernel.apply(*inputs, reverse=reverse, masks=masks, **params)
+
+
 def time_ordered(packed: Tensor, reverse: bool, T: int, part: int | None = None) -> Tensor:
     """Rows 1 … T of the packed states (of ``packed[part]``) by time position: (T, B, H)."""
     rows = slice(T, 0, -1) if reverse else slice(1, None)
