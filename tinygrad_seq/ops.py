@@ -677,7 +677,7 @@ def _own_index(index: Any) -> Any:
     """``index`` with private copies of its arrays (slices and integers are immutable)."""
     if isinstance(index, np.ndarray):
         return index.copy()
-    if type(index) is tuple:
+    if isinstance(index, tuple):
         for item in index:
             if isinstance(item, np.ndarray):
                 return tuple(

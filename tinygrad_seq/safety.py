@@ -67,13 +67,10 @@ class SavedGuard(list):
         guard = None
         counts = _saved_counts
         for t in inputs:
-            if t.grad_fn is None:
-                array = t.data
-            else:  # an op's result: guard the array it is a view of, if any
-                array = _base_array(t.data)
-                if array is None:
-                    continue
-            while True:
+            # A leaf's own array; for an op's result, only the array it is a view of (x[t]
+            # guards x): arrays that ops made are never exposed for writing.
+            array = t.data if t.grad_fn is None else _base_array(t.data)
+            while array is not None:
                 key = id(array)
                 if key in counts:
                     counts[key] += 1
@@ -81,18 +78,13 @@ class SavedGuard(list):
                     array.setflags(False)  # positional: with write= it costs three times as much
                     counts[key] = 1
                 else:  # read-only already, and not by us: not ours to make writable later
-                    array = _base_array(array)
-                    if array is None:
-                        break
-                    continue
-                if guard is None:
-                    guard = SavedGuard()
-                guard.append(array)
-                if array.base is None:  # owns its memory (the common case): done
-                    break
-                array = _base_array(array)
-                if array is None:
-                    break
+                    key = None
+                if key is not None:
+                    if guard is None:
+                        guard = SavedGuard()
+                    guard.append(array)
+                base = array.base  # and the arrays it is a view of (inline: a hot path)
+                array = base if isinstance(base, np.ndarray) else None
         return guard
 
     def __del__(self) -> None:
