@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import tinygrad_seq as ts
 from tinygrad_seq import kernels, nn
-from tinygrad_seq.autograd import DoubleBackwardError
+from tinygrad_seq.kernels.sequence import DoubleBackwardError
 from tinygrad_seq.nn.recurrent import _step_masks
 from tinygrad_seq.testing import gradcheck
 

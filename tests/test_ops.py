@@ -7,7 +7,8 @@ same cases then run through four properties:
 - forward equals numpy;
 - the gradient equals float64 central differences with a random non-uniform upstream
   gradient (``tinygrad_seq.testing.gradcheck``), some inputs randomly held constant;
-- the engine's array fast path (``backward_arrays``) equals the Tensor-op definition;
+- each op's one backward gives the same numbers run on arrays (the engine's plain path) and
+  on Tensors (``create_graph=True``);
 - second derivatives (``gradgradcheck``).
 
 ``test_every_op_has_a_property_test`` fails when an op or composite exists without a case.
@@ -538,6 +539,88 @@ def _embedding(data):
     )
 
 
+@case("clone")
+def _clone(data):
+    return Case(lambda x: x.clone(), [draw_array(data, draw_shape(data))], np.copy)
+
+
+def _written(a, index, v):
+    out = a.copy()
+    out[index] = v
+    return out
+
+
+def _setitem_case(data, index_strategy):
+    shape = draw_shape(data, min_dims=1)
+    index = data.draw(index_strategy(shape), label="index")
+    written = np.zeros(shape)[index].shape
+    value_shape = written[data.draw(st.integers(0, len(written)), label="broadcast") :]
+
+    def fn(x, v):
+        y = x * 1  # a non-leaf: a leaf that requires grad cannot be written in place
+        y[index] = v
+        return y
+
+    return Case(
+        fn,
+        [draw_array(data, shape), draw_array(data, value_shape)],
+        lambda a, v: _written(a, index, v),
+    )
+
+
+@case("setitem")
+def _setitem(data):
+    return _setitem_case(data, lambda shape: hnp.basic_indices(shape))
+
+
+@case("setitem_integer_arrays")
+def _setitem_integer_arrays(data):
+    # unique places: where an index repeats, which write wins is not defined (as in PyTorch)
+    def unique(shape):
+        return hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(max_dims=1)).filter(
+            lambda index: np.unique(np.ravel_multi_index(index, shape, mode="wrap")).size
+            == index[0].size
+        )
+
+    return _setitem_case(data, unique)
+
+
+@case("setitem_mask")
+def _setitem_mask(data):
+    return _setitem_case(data, lambda shape: hnp.arrays(np.bool_, shape))
+
+
+IN_PLACE = {
+    "add_": (lambda y, b: y.add_(b), np.add, None),
+    "sub_": (lambda y, b: y.sub_(b, alpha=0.5), lambda a, b: a - 0.5 * b, None),
+    "mul_": (lambda y, b: y.mul_(b), np.multiply, None),
+    "div_": (lambda y, b: y.div_(b), np.divide, tst.away_from(0.0, margin=0.5)),
+    "copy_": (lambda y, b: y.copy_(b), lambda a, b: np.broadcast_to(b, a.shape) + 0, None),
+}
+
+for _name, (_method, _ref, _elements_b) in IN_PLACE.items():
+
+    def _in_place(data, method=_method, ref=_ref, elements_b=_elements_b):
+        shape = draw_shape(data)
+        other = shape[data.draw(st.integers(0, len(shape)), label="broadcast") :]
+        a, b = draw_array(data, shape), draw_array(data, other, elements_b)
+        return Case(lambda a, b: method(a * 1, b), [a, b], ref)
+
+    case(_name)(_in_place)
+
+
+@case("clamp_")
+def _clamp_(data):
+    x = draw_array(data, draw_shape(data), tst.away_from(-1.0, 1.0))
+    return Case(lambda a: (a * 1).clamp_(-1.0, 1.0), [x], lambda a: np.clip(a, -1, 1), False)
+
+
+@case("fill_")
+def _fill_(data):
+    x = draw_array(data, draw_shape(data))
+    return Case(lambda a: (a * 1).fill_(0.5) * a, [x], lambda a: 0.5 * a)
+
+
 # --------------------------------------------------------------------------- the properties
 
 NAMES = sorted(CASES)
@@ -628,7 +711,7 @@ def test_second_derivatives(name, data):
 # Tensor methods and functions that are not differentiable ops of their own.
 NOT_OPS = {
     "backward", "detach", "detach_", "requires_grad_", "retain_grad", "zero_", "numpy", "item",
-    "to", "float", "double", "astype",
+    "to", "float", "double", "astype", "of",
 }  # fmt: skip
 # Differentiable names covered by a case under another name.
 ALIASES = {
@@ -639,7 +722,7 @@ ALIASES = {
     "Minimum": "minimum", "Where": "where", "Sum": "sum", "Mean": "mean", "Max": "max",
     "Min": "min", "SumTo": "sum_to", "Reshape": "reshape", "Permute": "permute",
     "BroadcastTo": "broadcast_to", "GetItem": "getitem", "IndexAdd": "index_add", "Cat": "cat",
-    "view": "reshape", "clamp": "clip", "matmul": "matmul",
+    "view": "reshape", "clamp": "clip", "matmul": "matmul", "Clone": "clone", "SetItem": "setitem",
 }  # fmt: skip
 # Covered by an exact test below instead of finite differences.
 EXACT = {"Cast"}

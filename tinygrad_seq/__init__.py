@@ -8,6 +8,7 @@ from numpy import float32, float64
 from . import functional, nn, ops, optim
 from .autograd import (
     Function,
+    detect_anomaly,
     enable_grad,
     grad,
     is_grad_enabled,
@@ -46,7 +47,7 @@ from .functional import (
     var,
     where,
 )
-from .safety import AnomalyError, SavedTensorModifiedError, detect_anomaly
+from .safety import AnomalyError, SavedTensorModifiedError
 from .serialization import load, save
 from .tensor import (
     Tensor,

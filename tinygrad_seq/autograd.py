@@ -1,145 +1,72 @@
-"""Reverse-mode automatic differentiation: graph nodes, grad mode and the backward engine.
+"""Reverse-mode automatic differentiation: the page to read first.
 
-Read this file first. Every op (``ops.py``) is a :class:`Function`: ``forward`` works on
-ndarrays, ``backward`` maps the gradient of the output, ∂L/∂y, to the gradients of the
-inputs, ∂L/∂x_i, using Tensor ops — so that when ``create_graph=True`` the gradient
-computation is itself recorded and can be differentiated again.
+Every op (``ops.py``) is a :class:`Function` with two methods side by side: ``forward``
+computes y from the inputs' arrays; ``backward(g, *saved)`` maps g = ∂L/∂y to ∂L/∂x for each
+input. ``backward`` is written once, with operators and numpy functions, so it runs on plain
+arrays when no gradient graph is wanted (fast) and on Tensors under ``create_graph=True``
+(Tensor implements numpy's protocols), where it records its own graph: a gradient of a
+gradient.
 
-The graph is made of Function nodes. A node knows its ``parents``: for each input, the node
-that produced it, or the input itself when it is a leaf that requires grad, or ``None`` when
-no gradient is needed. A node does not hold its output (at most weakly, when asked: see
-``Function.result``), so a graph never keeps itself alive through a reference cycle: it
-lives exactly as long as someone holds its output.
+``Function.apply`` runs ``forward`` and, when some input requires grad, records a node: for
+each input the node that made it, the leaf itself, or ``None``. Nodes do not hold their
+outputs, so a graph lives exactly as long as someone holds its output.
 
-``backward`` sorts the nodes reachable from the output once (iteratively, so a 10,000-step
-recurrence is fine), then visits them in reverse topological order, so that every node sees
-the *complete* gradient of its output before passing it on. Broadcasting is undone in one
-place, :func:`_fit`, not in each op. In-place safety and anomaly mode live in ``safety.py``.
+``backward`` sorts the nodes reachable from the output once (Kahn's algorithm, without
+recursion: a 10,000-step recurrence is fine), then runs them from the output down, so that
+each node sees the *complete* gradient of its output before passing it on. Broadcasting is
+undone in one place, :func:`sum_to`. What saved tensors guard (read-only arrays, version
+counters) and anomaly mode live in ``safety.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import threading
 import weakref
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from .tensor import Tensor
+from . import safety
+from .tensor import Tensor
 
-__all__ = [
-    "DoubleBackwardError",
-    "Function",
-    "enable_grad",
-    "grad",
-    "is_grad_enabled",
-    "is_graph_retained",
-    "keep_outputs",
-    "no_grad",
-    "set_grad_enabled",
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
+__all__ = ["Function", "detect_anomaly", "enable_grad", "grad", "is_grad_enabled", "keep_outputs", "no_grad"]
+__all__ += ["set_grad_enabled"]
 
 
-# --------------------------------------------------------------------------- grad mode
+class _Mode(threading.local):
+    """Per-thread switches, as in PyTorch (class attributes are each thread's defaults)."""
+
+    enabled = True  # ops record the graph
+    retain_graph = False  # in backward: the saved arrays must survive it
+    anomaly = False  # safety.detect_anomaly: stop at the first op that makes NaN or inf
+    keep_outputs = False  # nodes link their output (see Function.result)
 
 
-class _GradModeState:
-    """Whether ops record the graph. One process-wide switch, read on every op.
-
-    ``retain_graph`` is set during a backward pass: whether the graph's saved arrays must
-    survive it. (An instance with slots, not class attributes: writing a class attribute
-    would invalidate the interpreter's attribute caches on every switch.)
-    """
-
-    __slots__ = ("enabled", "retain_graph", "anomaly", "in_backward", "keep_outputs")
-
-    def __init__(self) -> None:
-        self.enabled = True
-        self.retain_graph = False
-        self.anomaly = False
-        self.in_backward = False  # anomaly mode checks a backward step as a whole
-        self.keep_outputs = False  # every node links its output (see Function.result)
-
-
-_GradMode = _GradModeState()
+mode = _Mode()
 
 
 def is_grad_enabled() -> bool:
-    """True when ops record a graph for backward."""
-    return _GradMode.enabled
-
-
-def is_graph_retained() -> bool:
-    """During a backward pass, True when it was called with ``retain_graph``. Otherwise a
-    hand-derived backward may reuse its saved arrays as scratch space (they are released
-    right after it anyway)."""
-    return _GradMode.retain_graph
-
-
-class set_grad_enabled:
-    """Turn graph recording on or off: as a call, a context manager or a decorator.
-
-    As in PyTorch, the call itself switches the mode; leaving a ``with`` block restores the
-    mode from before the call (also when the same object is used again).
-    """
-
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self.previous = _GradMode.enabled
-        _GradMode.enabled = self.mode
-
-    def __enter__(self) -> set_grad_enabled:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _GradMode.enabled = self.previous
-
-    def __call__(self, func: F) -> F:
-        # Used as a decorator: the constructor switched the mode already; undo that and
-        # switch it around each call instead.
-        _GradMode.enabled = self.previous
-        mode = self.mode
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _switch(mode):
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+    """True when ops record a graph for backward (in this thread)."""
+    return mode.enabled
 
 
 class _switch(contextlib.ContextDecorator):
-    """Set the grad-mode flag ``flag`` (default: whether ops record the graph) to ``mode`` on
-    entry and restore its previous value on exit."""
+    """Set the flag ``flag`` of this thread's mode on entry; restore it on exit."""
 
     flag = "enabled"
 
-    def __init__(self, mode: bool) -> None:
-        self.mode = mode
-        self._previous: list[bool] = []
+    def __init__(self, value: bool) -> None:
+        self.value, self._previous = value, []
 
     def __enter__(self) -> _switch:
-        self._previous.append(getattr(_GradMode, self.flag))
-        setattr(_GradMode, self.flag, self.mode)
+        self._previous.append(getattr(mode, self.flag))
+        setattr(mode, self.flag, self.value)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        setattr(_GradMode, self.flag, self._previous.pop())
-
-
-class keep_outputs(_switch):
-    """Nodes recorded inside link their output Tensors (:meth:`Function.result`) for as long
-    as those live, as a drawing that labels every intermediate result needs."""
-
-    flag = "keep_outputs"
-
-    def __init__(self) -> None:
-        super().__init__(True)
+        setattr(mode, self.flag, self._previous.pop())
 
 
 class no_grad(_switch):
@@ -156,529 +83,280 @@ class enable_grad(_switch):
         super().__init__(True)
 
 
-# --------------------------------------------------------------------------- Function
+class set_grad_enabled(_switch):
+    """As PyTorch's: the call itself switches recording (``set_grad_enabled(False)``); a
+    ``with`` block restores the mode from before the call; as a decorator it switches around
+    each call of the function."""
+
+    def __init__(self, enabled: bool) -> None:
+        super().__init__(bool(enabled))
+        self.before, mode.enabled = mode.enabled, self.value
+
+    def __enter__(self) -> set_grad_enabled:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        mode.enabled = self.before
+
+    def __call__(self, func: Any) -> Any:
+        mode.enabled = self.before
+        return _switch(self.value)(func)
 
 
-class _Released:
-    """Marker for a node whose saved tensors were freed by a backward pass."""
+class detect_anomaly(_switch):
+    """Context manager: stop at the first op whose forward or backward makes NaN or inf,
+    naming the op, your file and line, and the shapes (``safety.py`` checks)."""
 
-    def __repr__(self) -> str:
-        return "<released>"
+    flag = "anomaly"
+
+    def __init__(self) -> None:
+        super().__init__(True)
 
 
-_RELEASED = _Released()
+class keep_outputs(_switch):
+    """Nodes recorded inside link their outputs while those live (drawings label them)."""
+
+    flag = "keep_outputs"
+
+    def __init__(self) -> None:
+        super().__init__(True)
 
 
 class Function:
-    """One primitive op: ``forward`` on ndarrays, ``backward`` in Tensor ops.
+    """One primitive op. Subclasses set ``name`` and define
 
-    Subclasses set ``name`` and implement ``forward(self, *arrays, **params) -> ndarray`` and
-    ``backward(self, grad) -> tuple`` (one entry per tensor input: a Tensor, or ``None`` for
-    an input that needs no gradient). ``save_inputs`` keeps the input Tensors for backward
-    (as ``self.saved``); without it, ``forward`` may set ``self.saved`` to arrays of its own
-    (a hand-derived backward's buffers), released after backward like the inputs would be.
-    ``save_output`` keeps the output array, read back with :meth:`output`. The gradients
-    returned may have the broadcast shape of the output: the engine sums them back to each
-    input's shape.
+    - ``forward(self, *arrays, **params) -> ndarray``, keeping any parameters it needs later
+      on ``self``;
+    - ``backward(self, g, *saved) -> tuple``: one gradient (or None) per input, where
+      ``saved`` are the inputs when ``save_inputs`` (arrays, or Tensors under create_graph)
+      and y is ``self.output()`` when ``save_output``. Gradients may keep y's broadcast shape:
+      the engine sums them back to each input's shape.
     """
 
-    __slots__ = (
-        "parents",
-        "saved",
-        "out_data",
-        "shape",
-        "dtype",
-        "guard",
-        "__dict__",
-        "__weakref__",
-    )
-
-    name: str = "function"
-    save_inputs: bool = True
-    save_output: bool = False
-    retained: Callable[[], Tensor | None] | None = None  # set by Tensor.retain_grad
-    # A weak link to the output Tensor, made only where it is asked for (see ``result``):
-    # a weak reference per node would cost every op time, and the garbage collector work.
-    out: Callable[[], Tensor | None] | None = None
-
-    def forward(self, *arrays: np.ndarray, **params: Any) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__}.forward is not implemented")
-
-    def backward(self, grad: Tensor) -> tuple[Tensor | None, ...]:
-        raise NotImplementedError(f"{type(self).__name__}.backward is not implemented")
-
-    # Optional fast path: the same derivative on plain ndarrays, ``(g) -> tuple of arrays or
-    # None``. The engine uses it when the gradient's own graph is not recorded (no
-    # create_graph); ``backward`` stays the definition. Tests check that both agree.
-    backward_arrays: Callable[..., tuple[np.ndarray | None, ...]] | None = None
+    name = "function"
+    save_inputs = True
+    save_output = False
+    out: Any = None  # a weak link to the output Tensor, made only when asked (see result)
+    retained: Any = None  # the same link, made by Tensor.retain_grad
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
-        fn.saved = inputs if cls.save_inputs else ()  # forward may keep arrays of its own
-        n = len(inputs)
-        try:  # unrolled for the common cases (a call with ** costs more): ops are called a lot
-            if params:
-                data = fn.forward(*[t.data for t in inputs], **params)
-            elif n == 2:
-                data = fn.forward(inputs[0].data, inputs[1].data)
-            elif n == 1:
-                data = fn.forward(inputs[0].data)
-            else:
-                data = fn.forward(*[t.data for t in inputs])
+        try:
+            data = np.asarray(fn.forward(*[t.data for t in inputs], **params))
         except (ValueError, IndexError, TypeError) as error:
             raise _op_error(cls.name, inputs, error) from None
-        if type(data) is not np.ndarray:
-            data = np.asarray(data)
-        if _GradMode.anomaly and not _GradMode.in_backward:
+        out = Tensor._wrap(data)
+        if mode.anomaly:
             safety.check_forward(fn, inputs, data)
-        out = _new_object(_Tensor)  # what _make_tensor does, inlined: this runs for every op
-        out.data, out.grad, out._name = data, None, None
-        out.requires_grad, out.grad_fn = False, None
-        if not _GradMode.enabled:
+        if not mode.enabled or not any([t.requires_grad for t in inputs]):
             return out
-        # For each input, the node that made it, the leaf itself, or None (needs no grad).
-        if n == 1:
-            a = inputs[0]
-            if not a.requires_grad:
-                return out
-            parents: tuple[Any, ...] = (a.grad_fn or a,)
-        elif n == 2:
-            a, b = inputs
-            if not (a.requires_grad or b.requires_grad):
-                return out
-            parents = (
-                (a.grad_fn or a) if a.requires_grad else None,
-                (b.grad_fn or b) if b.requires_grad else None,
-            )
-        else:
-            parents = tuple([(t.grad_fn or t) if t.requires_grad else None for t in inputs])
-            if all(parent is None for parent in parents):
-                return out
         out.requires_grad, out.grad_fn = True, fn
-        fn.parents = parents
-        fn.out_data = data if cls.save_output else None
+        fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in inputs]
         fn.shape, fn.dtype = data.shape, data.dtype
-        if _GradMode.keep_outputs:
+        fn.saved = inputs if cls.save_inputs else ()
+        fn.out_data = data if cls.save_output else None
+        fn.guard = safety.SavedGuard.of(fn)  # read-only while saved; versions to check
+        if mode.keep_outputs:
             fn.out = weakref.ref(out)
-        # Backward will read what was saved: keep those arrays read-only until it has run.
-        fn.guard = _guard(inputs) if fn.saved else None
         return out
 
     def needs_grad(self, index: int) -> bool:
-        """Whether input ``index`` needs a gradient (skip work, and NaNs, for constants)."""
+        """Whether input ``index`` needs a gradient (skip the work, and NaNs, for constants)."""
         return self.parents[index] is not None
 
-    def output(self) -> Tensor:
-        """The output of this node as a Tensor, for backward formulas that use y.
-
-        When the graph of the gradient is being recorded (``create_graph``), the returned
-        Tensor is attached to this very node, so a second derivative flows through y back
-        to the inputs.
-        """
+    def output(self) -> Any:
+        """y, for a derivative that uses it: the array, or under create_graph a Tensor
+        attached to this very node (a second derivative flows through y to the inputs)."""
+        if not mode.enabled:
+            return self.out_data
         out = self.result()
-        if out is not None and out.grad_fn is self:
-            return out
-        return _make_tensor(self.out_data, _GradMode.enabled, self if _GradMode.enabled else None)
+        return out if out is not None and out.grad_fn is self else Tensor._wrap(self.out_data, self)
 
     def result(self) -> Tensor | None:
-        """The output Tensor of this node while it is alive, if it is linked to the node.
-
-        It is when it was given a ``name`` or called ``retain_grad()``, or when the node was
-        recorded under :func:`keep_outputs` (drawings use this to label results).
-        """
+        """The output Tensor while it lives, if linked: named, retain_grad(), keep_outputs."""
         link = self.out or self.retained
         return None if link is None else link()
-
-    def _raise_released(self) -> None:
-        raise RuntimeError(
-            f"backward: trying to backpropagate through the graph a second time (op "
-            f"'{self.name}', output shape {self.shape}); its saved arrays were released "
-            "by the first backward. Pass retain_graph=True to the first backward call "
-            "if you need to backpropagate twice."
-        )
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}>"
 
 
-class DoubleBackwardError(RuntimeError):
-    """A Function whose derivative exists only on arrays (a fused kernel) was asked for a
-    differentiable backward (``create_graph=True``)."""
-
-
 def _op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exception:
-    """Re-raise an error from numpy inside an op with the op's name and the input shapes."""
-    shapes = ", ".join(str(t.shape) for t in inputs)
-    dtypes = ", ".join(str(t.dtype) for t in inputs)
-    message = str(error)
-    if message.startswith(f"{name}:"):
+    """numpy's error inside an op, with the op's name and the input shapes and dtypes."""
+    if str(error).startswith(f"{name}:"):
         return error
-    text = f"{name}: {message} (input shapes {shapes}; dtypes {dtypes})"
-    if isinstance(error, IndexError):
-        return IndexError(text)
-    if isinstance(error, TypeError):
-        return TypeError(text)
-    return ValueError(text)
+    shapes, dtypes = (", ".join(str(getattr(t, a)) for t in inputs) for a in ("shape", "dtype"))
+    kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(error, k))
+    return kind(f"{name}: {error} (input shapes {shapes}; dtypes {dtypes})")
 
 
-# Bound by tensor.py, which imports this module: the engine builds and recognises tensors
-# without importing tensor.py (that would be an import cycle).
-_Tensor: type = object
-_new_object = object.__new__
+def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """g summed over the axes that broadcasting added or stretched, so it has ``shape``.
 
-
-def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Function | None) -> Tensor:
-    raise NotImplementedError("tinygrad_seq.tensor binds this when it is imported")
-
-
-# --------------------------------------------------------------------------- the engine
-
-
-def _topological_order(roots: Sequence[Function]) -> list[Function]:
-    """Nodes reachable from ``roots``, every node after all nodes that consume its output.
-
-    Kahn's algorithm, iteratively (a 10,000-step recurrence is fine), in linear time: count
-    each node's consumers, then emit a node once all of its consumers have been emitted.
+    The one place where broadcasting is undone; g is an ndarray or a Tensor.
     """
-    roots = list(dict.fromkeys(roots))
-    consumers: dict[Function, int] = dict.fromkeys(roots, 0)
-    stack = list(roots)
+    lead = g.ndim - len(shape)
+    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:], strict=True)):
+        if g.size == int(np.prod(shape)):  # only size-1 axes differ: (out,) for (1, out)
+            return g.reshape(shape)
+        raise ValueError(f"sum_to: cannot sum shape {g.shape} down to {shape}")
+    stretched = [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
+    axes = tuple(range(lead)) + tuple(stretched)
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape) if axes or lead else g
+
+
+def _topological_order(roots: list[Function]) -> list[Function]:
+    """Nodes reachable from ``roots``, each after every node that consumes its output.
+
+    Kahn's algorithm: count each node's consumers, then emit a node once all of them are.
+    """
+    consumers = dict.fromkeys(roots, 0)
+    stack = list(consumers)
     while stack:
         for parent in stack.pop().parents:
             if isinstance(parent, Function):
-                if parent in consumers:
-                    consumers[parent] += 1
-                else:
-                    consumers[parent] = 1
+                if parent not in consumers:
                     stack.append(parent)
-    ready = [root for root in roots if consumers[root] == 0]
-    order: list[Function] = []
+                consumers[parent] = consumers.get(parent, 0) + 1
+    order, ready = [], [root for root in consumers if consumers[root] == 0]
     while ready:
         node = ready.pop()
         order.append(node)
         for parent in node.parents:
             if isinstance(parent, Function):
-                left = consumers[parent] - 1
-                consumers[parent] = left
-                if left == 0:
+                consumers[parent] -= 1
+                if consumers[parent] == 0:
                     ready.append(parent)
     return order
 
 
-def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """x summed over the axes that broadcasting added or stretched, so it has ``shape``."""
-    lead = x.ndim - len(shape)
-    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, x.shape[lead:], strict=True)):
-        raise ValueError(f"sum_to: cannot sum shape {x.shape} down to {shape}")
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, n in enumerate(shape) if n == 1 and x.shape[lead + i] != 1
-    )
-    return np.sum(x, axis=axes, keepdims=True).reshape(shape)
+class _Gradients(dict):
+    """∂L/∂(a node's output, or a leaf) summed so far, keyed by the node or the leaf."""
+
+    def __init__(self) -> None:
+        self.owned: set[Any] = set()  # keys whose array the engine made: safe to add into
+
+    def add(self, key: Function | Tensor, g: Any) -> None:
+        if type(g) is not np.ndarray and not isinstance(g, Tensor):
+            if hasattr(g, "add_into"):  # a sparse gradient (indexing) adds itself in place
+                buffer = self.get(key)
+                if buffer is None or key not in self.owned:
+                    buffer = np.zeros(key.shape, key.dtype) if buffer is None else buffer.copy()
+                g.add_into(buffer)
+                self[key] = buffer
+                self.owned.add(key)
+                return
+            g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
+        if g.shape != key.shape:
+            g = sum_to(g, key.shape)
+        if g.dtype != key.dtype:
+            g = g.astype(key.dtype)
+        if key not in self:
+            self[key] = g
+        elif key in self.owned:
+            self[key] += g
+        else:  # a new sum: the engine's own (unless it is recorded in a graph)
+            self[key] = self[key] + g
+            if isinstance(self[key], np.ndarray):
+                self.owned.add(key)
 
 
-def _fit(grad: Any, shape: tuple[int, ...], dtype: np.dtype) -> Any:
-    """Undo broadcasting (sum to the input's shape) and match the input's dtype.
-
-    ``grad`` is an ndarray, or a Tensor when the gradient's graph is recorded.
-    """
-    if grad.shape != shape:
-        grad = grad.sum_to(shape) if isinstance(grad, _Tensor) else _sum_to(grad, shape)
-    if grad.dtype != dtype:
-        grad = grad.astype(dtype)
-    return grad
-
-
-class Scatter:
-    """A sparse input gradient from ``backward_arrays``: ``values`` added at ``index``.
-
-    ``x[t]``'s gradient is zero except at row t. Returning it as a Scatter lets the engine add
-    it straight into one buffer for x, instead of building a full-size array for every
-    slice: the T steps of a recurrence read x[0] … x[T−1], and full arrays would cost
-    O(T²) time and memory traffic.
-    """
-
-    __slots__ = ("index", "values", "basic")
-
-    def __init__(self, index: Any, values: np.ndarray, basic: bool) -> None:
-        self.index, self.values, self.basic = index, values, basic
-
-    def add_into(self, buffer: np.ndarray) -> None:
-        if self.basic:  # slices and integers pick each place at most once
-            buffer[self.index] += self.values
-        else:  # integer arrays may repeat a place: those contributions accumulate
-            np.add.at(buffer, self.index, self.values)
-
-
-def _deliver(
-    pending: dict[Any, Any], owned: set[Any], create_graph: bool, parent: Function | Tensor, g: Any
-) -> None:
-    """Add ``g`` to ``parent``'s pending gradient (fitted to its shape and dtype).
-
-    ``owned`` holds the keys whose pending array the engine made itself: safe to add into.
-    """
-    existing = pending.get(parent)
-    if not create_graph and type(g) is not np.ndarray:
-        if type(g) is Scatter:
-            if existing is None:
-                buffer = np.zeros(parent.shape, dtype=parent.dtype)
-            else:
-                buffer = existing if parent in owned else existing.copy()
-            g.add_into(buffer)
-            pending[parent] = buffer
-            owned.add(parent)
-            return
-        g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
-    shape, dtype = parent.shape, parent.dtype
-    if g.shape != shape or g.dtype is not dtype:
-        g = _fit(g, shape, dtype)
-    if existing is None:
-        pending[parent] = g
-    elif parent in owned:
-        existing += g
-    elif create_graph:  # a recorded sum must stay as it is: it is in the graph
-        pending[parent] = existing + g
-    else:
-        total = existing + g  # a new array: the engine's own, safe to add into from now on
-        pending[parent] = total if type(total) is np.ndarray else np.asarray(total)
-        owned.add(parent)
-
-
-def _run_backward(
-    roots: Sequence[Tensor],
-    seeds: Sequence[Tensor],
-    retain_graph: bool,
-    create_graph: bool,
-    wanted_nodes: dict[Function, Any] | None = None,
-    targets: set[int] | None = None,
-) -> dict[Tensor, Any]:
-    """Backpropagate ``seeds`` (∂L/∂root) through the graph.
-
-    Gradients travel as plain ndarrays, and each node runs its ``backward_arrays`` if it has
-    one. With ``create_graph`` they travel as Tensors through ``backward``, so that their
-    own graph is recorded.
-
-    Returns the total gradient of every leaf reached (and of every ``retain_grad`` tensor),
-    as ``{tensor: gradient}`` (ndarrays, or Tensors with ``create_graph``); the callers
-    decide where it goes (``.grad`` or the result of :func:`grad`). The gradient of each
-    node in ``wanted_nodes`` is recorded there. With ``targets`` (ids of the nodes and
-    leaves whose gradients are wanted, as in :func:`grad`), only the nodes with a target
-    below them are run.
-    """
-    # ∂L/∂(a node's output, or a leaf), summed so far; keyed by the node or the leaf itself.
-    pending: dict[Any, Any] = {}
-    owned: set[Any] = set()  # keys whose pending array the engine made: safe to add into
-
-    mode = _GradMode
-    previous = mode.enabled, mode.retain_graph, mode.in_backward
-    mode.enabled, mode.retain_graph, mode.in_backward = create_graph, retain_graph, True
-    anomaly = mode.anomaly
-    retained: dict[Tensor, Any] = {}  # gradients of retain_grad tensors (non-leaves)
-    order = None
+def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), targets=None):
+    """Backpropagate ``seeds`` (∂L/∂root) through the graph. Returns the gradients of the
+    leaves reached and of the nodes whose ids are ``wanted`` (and of retain_grad tensors);
+    with ``targets`` (ids of nodes and leaves), only nodes with a target below them run."""
+    grads, found = _Gradients(), {}
+    for root, seed in zip(roots, seeds, strict=True):
+        grads.add(root.grad_fn or root, seed if create_graph else seed.data)
+    order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
+    needed = None if targets is None else _leading_to(order, targets)
+    previous = mode.enabled, mode.retain_graph
+    mode.enabled, mode.retain_graph = create_graph, retain_graph
     try:
-        if len(roots) == 1 and roots[0].grad_fn is not None:  # the common case, inline
-            node = roots[0].grad_fn
-            seed = seeds[0] if create_graph else seeds[0].data
-            if seed.dtype is node.dtype and not create_graph:  # the shape is checked already
-                pending[node] = seed
-            else:
-                _deliver(pending, owned, create_graph, node, seed)
-            root_nodes = [node]
-            for parent in node.parents:  # a graph of one op on leaves needs no sort
-                if isinstance(parent, Function):
-                    break
-            else:
-                order = root_nodes
-        else:
-            root_nodes = []
-            for root, seed in zip(roots, seeds):  # noqa: B905 (the callers pair them)
-                node = root.grad_fn
-                _deliver(
-                    pending,
-                    owned,
-                    create_graph,
-                    root if node is None else node,
-                    seed if create_graph else seed.data,
-                )
-                if node is not None:
-                    root_nodes.append(node)
-        if order is None:
-            order = _topological_order(root_nodes)
-        needed = None if targets is None else _leading_to(order, targets)
         for node in order:
-            g = pending.pop(node, None)
+            g = grads.pop(node, None)
             if g is None:
                 continue
-            if wanted_nodes or node.retained is not None:
-                _observe(node, g, retained, wanted_nodes)
+            if id(node) in wanted or node.retained is not None:
+                found[node] = g
             if needed is not None and id(node) not in needed:
-                continue  # no requested gradient lies below: leave it unrun (and unreleased)
-            if node.saved is _RELEASED:
-                node._raise_released()
-            if create_graph:
-                input_grads = node.backward(g)
-                _check_backward_result(node, input_grads)
-            elif node.backward_arrays is not None:
-                input_grads = node.backward_arrays(g)
-            else:  # only the Tensor form: run it on a wrapped array and unwrap the results
-                input_grads = node.backward(_make_tensor(g, False, None))
-                _check_backward_result(node, input_grads)
-                input_grads = [None if t is None else t.data for t in input_grads]
-            if anomaly:
-                safety.check_backward(node, g, input_grads)
+                continue  # nothing asked for lies below: leave it unrun (and unreleased)
+            saved = safety.check_saved(node)  # raises if released or changed in place
+            if not create_graph:
+                saved = [t.data for t in saved]
+            input_grads = node.backward(g, *saved)
+            safety.check_backward(node, g, input_grads, create_graph)
             if not retain_graph:
-                node.saved = _RELEASED
-                node.out_data = node.guard = None
-            # (zip without strict: one entry per input is checked above for user-written
-            # backwards; the library's own are tested)
-            for parent, input_grad in zip(node.parents, input_grads):  # noqa: B905
-                if parent is None or input_grad is None:
-                    continue
-                if parent not in pending and type(input_grad) is np.ndarray:
-                    # The common case, inline: the first gradient, an array that fits.
-                    like = parent if isinstance(parent, Function) else parent.data
-                    if input_grad.shape == like.shape and input_grad.dtype is like.dtype:
-                        pending[parent] = input_grad
-                        continue
-                _deliver(pending, owned, create_graph, parent, input_grad)
+                node.saved, node.out_data, node.guard = safety.RELEASED, None, None
+            for parent, input_grad in zip(node.parents, input_grads, strict=True):
+                if parent is not None and input_grad is not None:
+                    grads.add(parent, input_grad)
     finally:
-        mode.enabled, mode.retain_graph, mode.in_backward = previous
-    # Every node was popped when it ran: what is left are the gradients of the leaves. (They
-    # win over a retained gradient of the same tensor, a leaf made by detach_() since.)
-    if retained:
-        retained.update(pending)
-        return retained
-    return pending
+        mode.enabled, mode.retain_graph = previous
+    return grads, found
 
 
-def _leading_to(order: Sequence[Function], targets: set[int]) -> set[int]:
-    """Ids of the nodes in ``order`` that have one of ``targets`` among their inputs' ancestry."""
+def _leading_to(order: list[Function], targets: set[int]) -> set[int]:
+    """Ids of the nodes in ``order`` with one of ``targets`` among their inputs' ancestry."""
     needed: set[int] = set()
     for node in reversed(order):  # inputs before the nodes that consume them
-        for parent in node.parents:
-            if parent is not None and (id(parent) in targets or id(parent) in needed):
-                needed.add(id(node))
-                break
+        if any(p is not None and (id(p) in targets or id(p) in needed) for p in node.parents):
+            needed.add(id(node))
     return needed
 
 
-def _observe(
-    node: Function,
-    g: Any,
-    retained: dict[Tensor, Any],
-    wanted_nodes: dict[Function, Any] | None,
-) -> None:
-    """Record the gradient of a node's output where someone asked for it."""
-    if wanted_nodes and node in wanted_nodes:
-        wanted_nodes[node] = g
-    if node.retained is not None:
-        holder = node.retained()
-        if holder is not None:  # retain_grad(): handed to .grad like a leaf's gradient
-            retained[holder] = g
-
-
-def _check_backward_result(node: Function, input_grads: Any) -> None:
-    """A user-written backward must return one Tensor (or None) per input."""
-    if not isinstance(input_grads, tuple | list) or len(input_grads) != len(node.parents):
-        raise TypeError(
-            f"{node.name}.backward must return a tuple with one entry per input "
-            f"({len(node.parents)}), got {input_grads!r:.80}"
-        )
-    for input_grad in input_grads:
-        if input_grad is not None and not isinstance(input_grad, _Tensor):
-            raise TypeError(
-                f"{node.name}.backward returned a {type(input_grad).__name__}; expected a "
-                "Tensor or None for each input"
-            )
-
-
-def _seed(output: Tensor, gradient: Any, caller: str, k: int = 0) -> Tensor:
-    """∂L/∂output: checked, or ones for a scalar output when no gradient is given."""
-    if not isinstance(output, _Tensor):
+def _seed(output: Any, gradient: Any, caller: str, k: int = 0) -> Tensor:
+    """∂L/∂output, checked; ones for a scalar output when no gradient is given."""
+    if not isinstance(output, Tensor):
         raise TypeError(f"{caller}: output {k} is a {type(output).__name__}, not a Tensor")
     if not output.requires_grad:
         raise RuntimeError(
             f"{caller}: output {k} (shape {output.shape}) does not require grad and has no "
-            "grad_fn: nothing it was computed from requires grad (or it was computed under "
-            "no_grad)"
+            "grad_fn: nothing it was computed from requires grad (or it ran under no_grad)"
+        )
+    if gradient is None and output.size != 1:
+        raise RuntimeError(
+            f"{caller}: output {k} has shape {output.shape}, not a scalar; pass the gradient "
+            "∂L/∂output explicitly (a tensor of that shape) for non-scalar outputs"
         )
     if gradient is None:
-        if output.data.size != 1:
-            raise RuntimeError(
-                f"{caller}: output {k} has shape {output.shape}, not a scalar; pass the "
-                "gradient ∂L/∂output explicitly (a tensor of that shape) for non-scalar outputs"
-            )
-        return _make_tensor(np.ones(output.data.shape, dtype=output.data.dtype), False, None)
-    if not isinstance(gradient, _Tensor):
-        gradient = _make_tensor(np.asarray(gradient, dtype=output.data.dtype), False, None)
-    if gradient.data.shape != output.data.shape:
+        return Tensor._wrap(np.ones(output.shape, output.dtype))
+    seed = Tensor.of(gradient, output.dtype)
+    if seed.shape != output.shape:
         raise ValueError(
-            f"{caller}: the gradient for output {k} has shape {gradient.shape}, but the "
-            f"output has shape {output.shape}"
+            f"{caller}: the gradient for output {k} has shape {seed.shape}, but the output "
+            f"has shape {output.shape}"
         )
-    return gradient
+    return seed
+
+
+def _hand_out(g: Any, given: set[int]) -> Tensor:
+    """Gradient g as a Tensor that shares memory with nothing handed out before (``given``:
+    ids of those arrays): a later in-place update of one gradient must not change another."""
+    array = g.data if isinstance(g, Tensor) else g
+    if id(array) in given or array.base is not None:
+        with enable_grad():  # a copy that stays in the gradient's graph, if it has one
+            g = g + 0 if isinstance(g, Tensor) else g.copy()
+    given.add(id(g.data if isinstance(g, Tensor) else g))
+    return g if isinstance(g, Tensor) else Tensor._wrap(g)
 
 
 def backward(
-    tensor: Tensor,
-    gradient: Any = None,
-    retain_graph: bool | None = None,
-    create_graph: bool = False,
+    tensor: Tensor, gradient: Any = None, retain_graph: bool | None = None, create_graph=False
 ) -> None:
-    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad
-    (``Tensor.backward`` is this function).
-
-    ``gradient`` is ∂L/∂tensor, needed when the tensor is not a scalar. The graph's saved
-    arrays are freed afterwards unless ``retain_graph`` (default: ``create_graph``). A
-    gradient given to the user never shares memory with the seed or with another gradient
-    (a later in-place update of one must not change another).
-    """
-    if (  # the common case, checked inline: a tensor in a graph, a gradient of its shape
-        type(gradient) is _Tensor
-        and getattr(tensor, "grad_fn", None) is not None
-        and gradient.data.shape == tensor.data.shape
-    ):
-        seed = gradient
-    else:
-        seed = _seed(tensor, gradient, "backward")
-    if retain_graph is None:
-        retain_graph = create_graph
-    leaf_grads = _run_backward((tensor,), (seed,), retain_graph, create_graph)
-    handed_out = {id(seed.data)}
-    for leaf, g in leaf_grads.items():
-        if leaf.grad is not None:
-            leaf.grad = leaf.grad + g
-        elif create_graph:
-            leaf.grad = _hand_out(g, handed_out, True)
-        else:  # _hand_out for an array, inlined: this runs for every parameter on every step
-            if id(g) in handed_out or g.base is not None:
-                g = g.copy()
-            handed_out.add(id(g))
-            t = _new_object(_Tensor)
-            t.data, t.requires_grad, t.grad, t.grad_fn, t._name = g, False, None, None, None
-            leaf.grad = t
-
-
-def _hand_out(g: Any, handed_out: set[int], create_graph: bool) -> Tensor:
-    """Gradient ``g`` (an ndarray, or a Tensor with ``create_graph``) as a Tensor for the
-    user, sharing memory with nothing handed out before.
-
-    ``handed_out`` holds the ids of the arrays given out so far (and of the seeds). A copy,
-    when one is needed, is recorded in the graph if the graph is being built.
-    """
-    if create_graph:
-        if id(g.data) in handed_out or g.data.base is not None:
-            with _switch(True):
-                g = g + 0.0
-        handed_out.add(id(g.data))
-        return g
-    if id(g) in handed_out or g.base is not None:
-        g = g.copy()
-    handed_out.add(id(g))
-    t = _new_object(_Tensor)  # _make_tensor, inlined
-    t.data, t.requires_grad, t.grad, t.grad_fn, t._name = g, False, None, None, None
-    return t
+    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad, and
+    into ``.grad`` of every ``retain_grad`` tensor. The graph's saved arrays are freed
+    afterwards unless ``retain_graph`` (default: ``create_graph``)."""
+    seed = _seed(tensor, gradient, "backward")
+    retain = create_graph if retain_graph is None else retain_graph
+    grads, found = _run_backward([tensor], [seed], retain, create_graph)
+    given, targets = {id(seed.data)}, {node.retained(): g for node, g in found.items()}
+    targets.update(grads)  # a leaf's own gradient wins (a retained tensor made a leaf since)
+    for t, g in targets.items():
+        if t is not None:
+            t.grad = _hand_out(g, given) if t.grad is None else t.grad + g
 
 
 def grad(
@@ -689,56 +367,34 @@ def grad(
     create_graph: bool = False,
     allow_unused: bool = False,
 ) -> tuple[Tensor | None, ...]:
-    """Return ∂L/∂input for each input, where L = Σ_k ⟨grad_outputs[k], outputs[k]⟩.
-
-    Unlike ``backward`` it touches no ``.grad``. With ``create_graph=True`` the returned
-    gradients are part of a graph and can be differentiated again (Hessian-vector
-    products, gradient penalties).
-    """
-    outputs = [outputs] if isinstance(outputs, _Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, _Tensor) else list(inputs)
+    """∂L/∂input for each input, where L = Σ_k ⟨grad_outputs[k], outputs[k]⟩; touches no
+    ``.grad``. With ``create_graph`` the results can be differentiated again."""
+    outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, _Tensor | np.ndarray):
+    elif isinstance(grad_outputs, Tensor | np.ndarray):
         grad_outputs = [grad_outputs]
     if len(grad_outputs) != len(outputs):
-        raise ValueError(
-            f"grad: got {len(outputs)} outputs but {len(grad_outputs)} gradients for them"
-        )
+        raise ValueError(f"grad: got {len(outputs)} outputs but {len(grad_outputs)} gradients")
     for k, t in enumerate(inputs):
-        if not isinstance(t, _Tensor):
-            raise TypeError(f"grad: input {k} is a {type(t).__name__}, not a Tensor")
-        if not t.requires_grad:
+        if not isinstance(t, Tensor) or not t.requires_grad:
             raise RuntimeError(
-                f"grad: input {k} (shape {t.shape}) does not require grad; call "
-                "requires_grad_() on it before computing the outputs"
+                f"grad: input {k} ({getattr(t, 'shape', type(t).__name__)}) does not require "
+                "grad; call requires_grad_() on it before computing the outputs"
             )
-    seeds = [
-        _seed(out, g, "grad", k)
-        for k, (out, g) in enumerate(zip(outputs, grad_outputs, strict=True))
-    ]
-    if retain_graph is None:
-        retain_graph = create_graph
-    wanted_nodes: dict[Function, Tensor | None] = {t.grad_fn: None for t in inputs if t.grad_fn}
-    targets = {id(t.grad_fn) if t.grad_fn is not None else id(t) for t in inputs}
-    leaf_grads = _run_backward(outputs, seeds, retain_graph, create_graph, wanted_nodes, targets)
-    results: list[Tensor | None] = []
-    handed_out = {id(seed.data) for seed in seeds}
-    for k, t in enumerate(inputs):
-        if t.grad_fn is not None:
-            g = wanted_nodes[t.grad_fn]
-        else:
-            g = leaf_grads.get(t)
+    seeds = [_seed(out, g, "grad", k) for k, (out, g) in enumerate(zip(outputs, grad_outputs))]
+    keys = [t.grad_fn or t for t in inputs]
+    retain = create_graph if retain_graph is None else retain_graph
+    ids = set(map(id, keys))
+    grads, found = _run_backward(outputs, seeds, retain, create_graph, ids, ids)
+    given, results = {id(s.data) for s in seeds}, []
+    for k, key in enumerate(keys):
+        g = found.get(key) if isinstance(key, Function) else grads.get(key)
         if g is None and not allow_unused:
             raise RuntimeError(
-                f"grad: input {k} (shape {t.shape}) was not used to compute the outputs; "
-                "pass allow_unused=True to get None for it"
+                f"grad: input {k} (shape {inputs[k].shape}) was not used to compute the "
+                "outputs; pass allow_unused=True to get None for it"
             )
-        results.append(None if g is None else _hand_out(g, handed_out, create_graph))
+        results.append(None if g is None else _hand_out(g, given))
     return tuple(results)
-
-
-# In-place safety and anomaly mode hook into apply and the engine; they import from here.
-from . import safety  # noqa: E402
-
-_guard = safety.SavedGuard.of

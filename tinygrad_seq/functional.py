@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from . import ops
-from .tensor import Axis, Tensor, _as_tensor, _check_axis, _make_tensor
+from .tensor import Axis, Tensor, _check_axis
 
 __all__ = [
     "abs",
@@ -57,10 +57,6 @@ __all__ = [
 ]
 
 
-def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
-
-
 def _reduced_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
     if axis is None:
         return ()
@@ -78,16 +74,16 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     Shifting by the (constant) maximum keeps every exponent ≤ 0: finite for x = ±1e4.
     ∂/∂x = softmax(x).
     """
-    x = _tensor(x)
+    x = Tensor.of(x)
     shift = np.max(x.data, axis=axis, keepdims=True) if x.size else np.zeros(())
-    shift = _make_tensor(np.where(np.isfinite(shift), shift, 0).astype(x.dtype), False, None)
+    shift = Tensor._wrap(np.where(np.isfinite(shift), shift, 0).astype(x.dtype))
     out = (x - shift).exp().sum(axis=axis, keepdims=True).log() + shift
     return out if keepdims else out.reshape(_reduced_shape(x.shape, axis))
 
 
 def var(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
     """Variance Σ (x − x̄)² / (n − correction); ``correction=1`` is PyTorch's default."""
-    x = _tensor(x)
+    x = Tensor.of(x)
     n = x.size // builtins.max(int(np.prod(_reduced_shape(x.shape, axis))), 1) if x.size else 0
     deviation = x - x.mean(axis=axis, keepdims=True)
     return (deviation * deviation).sum(axis=axis, keepdims=keepdims) / builtins.max(
@@ -97,15 +93,15 @@ def var(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: int = 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / Σ exp(x) along ``axis``, shifted by the maximum so nothing overflows."""
-    x = _tensor(x)
-    shift = _make_tensor(np.max(x.data, axis=axis, keepdims=True), False, None)
+    x = Tensor.of(x)
+    shift = Tensor._wrap(np.max(x.data, axis=axis, keepdims=True))
     e = (x - shift).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x − logsumexp(x) along ``axis``: log-probabilities, finite for logits of ±1e4."""
-    x = _tensor(x)
+    x = Tensor.of(x)
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
@@ -151,7 +147,7 @@ def nll_loss(
     ``target`` holds integer class indices; places equal to ``ignore_index`` (padding)
     contribute nothing and are not counted by ``reduction='mean'``.
     """
-    log_probs = _tensor(log_probs)
+    log_probs = Tensor.of(log_probs)
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
     if target.dtype.kind not in "iu":
         raise TypeError(
@@ -174,7 +170,7 @@ def nll_loss(
     rows = log_probs.reshape(-1, classes)
     flat_target = np.where(valid, target, 0).reshape(-1)
     picked = rows[np.arange(flat_target.size), flat_target]
-    weight = _make_tensor(valid.reshape(-1).astype(log_probs.dtype), False, None)
+    weight = Tensor._wrap(valid.reshape(-1).astype(log_probs.dtype))
     losses = -picked * weight
     if reduction == "none":
         return losses.reshape(target.shape)
@@ -195,7 +191,7 @@ def cross_entropy(
     Shapes: (N, C) with (N,), (N, C, d…) with (N, d…), or (T, B, C) with (T, B). Finite
     for logits of ±1e4.
     """
-    input = _tensor(input)
+    input = Tensor.of(input)
     target_array = np.asarray(target.data if isinstance(target, Tensor) else target)
     class_axis = _class_axis("cross_entropy", input, target_array, axis)
     return nll_loss(
@@ -205,8 +201,8 @@ def cross_entropy(
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:
     """Mean squared error (input − target)²; the shapes must match exactly."""
-    input = _tensor(input)
-    target = _as_tensor(target, input.dtype)
+    input = Tensor.of(input)
+    target = Tensor.of(target, input.dtype)
     if input.shape != target.shape:
         raise ValueError(
             f"mse_loss: input shape {input.shape} and target shape {target.shape} differ "
@@ -238,14 +234,14 @@ def dropout(
 
     if not 0 <= p <= 1:
         raise ValueError(f"dropout: p must be between 0 and 1, got {p}")
-    x = _tensor(x)
+    x = Tensor.of(x)
     if not training or p == 0:
         return x
     if p == 1:
         return x * 0
     rng = rng if rng is not None else default_generator()
     keep = (rng.random(x.shape) >= p).astype(x.dtype) / x.dtype.type(1 - p)
-    return x * _make_tensor(keep, False, None)
+    return x * Tensor._wrap(keep)
 
 
 def embedding(indices: Any, weight: Tensor) -> Tensor:
@@ -265,12 +261,12 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
 
 def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
-    return ops.Cat.apply(*[_tensor(t) for t in tensors], axis=axis)
+    return ops.Cat.apply(*[Tensor.of(t) for t in tensors], axis=axis)
 
 
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis."""
-    tensors = [_tensor(t) for t in tensors]
+    tensors = [Tensor.of(t) for t in tensors]
     if not tensors:
         raise ValueError("stack: needs at least one tensor")
     shapes = {t.shape for t in tensors}
@@ -284,7 +280,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
 
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Pieces along ``axis``: each of size n (the last may be smaller), or the given sizes."""
-    x = _tensor(x)
+    x = Tensor.of(x)
     axis = _check_axis("split", axis, x.shape)
     length = x.shape[axis]
     if isinstance(split_size_or_sections, int | np.integer):
@@ -306,7 +302,7 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
 
 def chunk(x: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as PyTorch."""
-    x = _tensor(x)
+    x = Tensor.of(x)
     if chunks <= 0:
         raise ValueError(f"chunk: the number of chunks must be positive, got {chunks}")
     length = x.shape[_check_axis("chunk", axis, x.shape)]
@@ -322,94 +318,94 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     if cond.dtype != np.bool_:
         raise TypeError(f"where: condition must be bool, got dtype {cond.dtype}")
     dtype = next((t.dtype for t in (a, b) if isinstance(t, Tensor)), np.dtype(np.float32))
-    return ops.Where.apply(_as_tensor(a, dtype), _as_tensor(b, dtype), condition=cond)
+    return ops.Where.apply(Tensor.of(a, dtype), Tensor.of(b, dtype), condition=cond)
 
 
 def exp(x: Tensor) -> Tensor:
-    return _tensor(x).exp()
+    return Tensor.of(x).exp()
 
 
 def log(x: Tensor) -> Tensor:
-    return _tensor(x).log()
+    return Tensor.of(x).log()
 
 
 def sqrt(x: Tensor) -> Tensor:
-    return _tensor(x).sqrt()
+    return Tensor.of(x).sqrt()
 
 
 def tanh(x: Tensor) -> Tensor:
-    return _tensor(x).tanh()
+    return Tensor.of(x).tanh()
 
 
 def sigmoid(x: Tensor) -> Tensor:
-    return _tensor(x).sigmoid()
+    return Tensor.of(x).sigmoid()
 
 
 def relu(x: Tensor) -> Tensor:
-    return _tensor(x).relu()
+    return Tensor.of(x).relu()
 
 
 def abs(x: Tensor) -> Tensor:
-    return _tensor(x).abs()
+    return Tensor.of(x).abs()
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:
-    return _tensor(x).clip(min, max)
+    return Tensor.of(x).clip(min, max)
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    return _tensor(a).maximum(b)
+    return Tensor.of(a).maximum(b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    return _tensor(a).minimum(b)
+    return Tensor.of(a).minimum(b)
 
 
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return _tensor(x).sum(axis, keepdims)
+    return Tensor.of(x).sum(axis, keepdims)
 
 
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return _tensor(x).mean(axis, keepdims)
+    return Tensor.of(x).mean(axis, keepdims)
 
 
 def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return _tensor(x).max(axis, keepdims)
+    return Tensor.of(x).max(axis, keepdims)
 
 
 def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return _tensor(x).min(axis, keepdims)
+    return Tensor.of(x).min(axis, keepdims)
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
-    return _tensor(x).reshape(*shape)
+    return Tensor.of(x).reshape(*shape)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    return _tensor(x).flatten(start_dim, end_dim)
+    return Tensor.of(x).flatten(start_dim, end_dim)
 
 
 def transpose(x: Tensor, dim0: int = -2, dim1: int = -1) -> Tensor:
-    return _tensor(x).transpose(dim0, dim1)
+    return Tensor.of(x).transpose(dim0, dim1)
 
 
 def permute(x: Tensor, *axes: Any) -> Tensor:
-    return _tensor(x).permute(*axes)
+    return Tensor.of(x).permute(*axes)
 
 
 def squeeze(x: Tensor, axis: Axis = None) -> Tensor:
-    return _tensor(x).squeeze(axis)
+    return Tensor.of(x).squeeze(axis)
 
 
 def unsqueeze(x: Tensor, axis: int) -> Tensor:
-    return _tensor(x).unsqueeze(axis)
+    return Tensor.of(x).unsqueeze(axis)
 
 
 def matmul(a: Any, b: Any) -> Tensor:
-    return _tensor(a) @ b
+    return Tensor.of(a) @ b
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """x·Wᵀ + b with ``weight`` (out, in), as ``torch.nn.functional.linear``: one op."""
-    inputs = (_tensor(x), weight) if bias is None else (_tensor(x), weight, bias)
+    inputs = (Tensor.of(x), weight) if bias is None else (Tensor.of(x), weight, bias)
     return ops.Linear.apply(*inputs)

@@ -1,9 +1,11 @@
 """Primitive ops: one :class:`Function` each, forward and derivative side by side.
 
-Notation: y is the op's output, g = ∂L/∂y the gradient arriving from above. ``backward``
-returns ∂L/∂x for each input, written in Tensor ops so that it can itself be differentiated
-(``create_graph=True``). Gradients may keep the broadcast shape of y: the engine sums them
-back to each input's shape (``autograd._fit``), so no op undoes broadcasting itself.
+Notation: y is the op's output, g = ∂L/∂y the gradient arriving from above. ``backward(g,
+*saved)`` returns ∂L/∂x for each input. It is written once, with operators and numpy
+functions: the engine calls it with arrays (fast), or with Tensors under
+``create_graph=True`` (Tensor runs numpy's functions as its own ops), so the derivative can
+be differentiated again. Gradients may keep y's broadcast shape: the engine sums them back to
+each input's shape (``autograd.sum_to``), so no op undoes broadcasting itself.
 """
 
 from __future__ import annotations
@@ -12,32 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Function, Scatter, _sum_to
-from .tensor import Tensor, _make_tensor
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _constant(array: np.ndarray) -> Tensor:
-    """A Tensor that is not part of any graph (masks, counts)."""
-    return _make_tensor(np.asarray(array), False, None)
-
-
-def _replace(t: Tensor, condition: np.ndarray, value: float) -> Tensor:
-    """``t`` with ``value`` where ``condition`` holds (differentiable in t elsewhere)."""
-    if not condition.any():
-        return t
-    return Where.apply(_constant(np.asarray(value, dtype=t.dtype)), t, condition=condition)
-
-
-def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
-    """``shape`` with the reduced axes kept as size 1."""
-    if axis is None:
-        return (1,) * len(shape)
-    axes = (axis,) if isinstance(axis, int) else axis
-    axes = {a % len(shape) for a in axes} if shape else set()
-    return tuple(1 if i in axes else n for i, n in enumerate(shape))
-
+from .autograd import Function, sum_to
+from .tensor import Tensor
 
 # --------------------------------------------------------------------------- arithmetic
 
@@ -51,10 +29,7 @@ class Add(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a + b
 
-    def backward(self, g: Tensor) -> tuple[Tensor, Tensor]:
-        return g, g
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def backward(self, g: Any) -> tuple[Any, Any]:
         return g, g
 
 
@@ -67,11 +42,8 @@ class Sub(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a - b
 
-    def backward(self, g: Tensor) -> tuple[Tensor, Tensor | None]:
+    def backward(self, g: Any) -> tuple[Any, Any]:
         return g, (-g if self.needs_grad(1) else None)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        return g, (-g if self.parents[1] is not None else None)
 
 
 class Neg(Function):
@@ -83,11 +55,21 @@ class Neg(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return -x
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (-g,)
 
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (-g,)
+
+class Clone(Function):
+    """y = a copy of x with its own memory;  ∂L/∂x = g."""
+
+    name = "clone"
+    save_inputs = False
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.copy()
+
+    def backward(self, g: Any) -> tuple[Any]:
+        return (g,)
 
 
 class Mul(Function):
@@ -98,16 +80,8 @@ class Mul(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a * b
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.saved
+    def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
         return (g * b if self.needs_grad(0) else None, g * a if self.needs_grad(1) else None)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        a, b = self.saved
-        return (
-            g * b.data if self.parents[0] is not None else None,
-            g * a.data if self.parents[1] is not None else None,
-        )
 
 
 class Div(Function):
@@ -118,8 +92,7 @@ class Div(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a / b
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.saved
+    def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
         grad_a = g / b if self.needs_grad(0) else None
         grad_b = -g * a / (b * b) if self.needs_grad(1) else None
         return grad_a, grad_b
@@ -129,8 +102,10 @@ class Pow(Function):
     """y = a ** b;  ∂L/∂a = g · b · a^(b−1),  ∂L/∂b = g · y · ln a.
 
     ∂L/∂b is only computed when b requires grad, so ``x ** 2`` with negative x stays finite.
-    Where b = 0 the first is 0 (not 0 · 0⁻¹ = NaN at a = 0), and where a = 0 the second is 0
-    (y = 0 there), as in PyTorch.
+    At a = 0 the formulas meet 0 · ∞ where the limits are finite; as in PyTorch:
+    ∂L/∂a = 0 where a = 0 and b = 0 (not 0 · 0⁻¹), and ∂L/∂b = 0 where a = 0 and b ≥ 0 (y = 0 or
+    1 there), −∞·g where a = 0 and b < 0. Only those places are substituted, with constants,
+    so higher derivatives elsewhere stay exact.
     """
 
     name = "pow"
@@ -139,13 +114,14 @@ class Pow(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a**b
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.saved
+    def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
         grad_a = grad_b = None
-        if self.needs_grad(0):  # a^(b−1) with exponent 1 where b = 0: finite, times b = 0
-            grad_a = g * b * a ** _replace(b - 1, b.data == 0, 1.0)
-        if self.needs_grad(1):  # ln a with a = 1 where a = 0: y = 0 there anyway
-            grad_b = g * self.output() * _replace(a, a.data == 0, 1.0).log()
+        zero_a = a == 0
+        if self.needs_grad(0):  # exponent 1 where a = b = 0: finite, and times b = 0
+            grad_a = g * b * a ** np.where(zero_a & (b == 0), 1.0, b - 1)
+        if self.needs_grad(1):  # ln a → ln 1 = 0 where a = 0, b ≥ 0; → −∞ where b < 0
+            log_a = np.log(np.where(zero_a, 1.0, a))
+            grad_b = g * np.where(zero_a & (b < 0), -np.inf, self.output() * log_a)
         return grad_a, grad_b
 
 
@@ -173,32 +149,18 @@ class MatMul(Function):
         except ValueError:
             raise ValueError(_matmul_mismatch(a.shape, b.shape)) from None
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.saved
-        if a.ndim == 2 and b.ndim == 2:  # the common case, no reshaping
-            return (
-                g @ b.transpose() if self.needs_grad(0) else None,
-                a.transpose() @ g if self.needs_grad(1) else None,
-            )
+    def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
         a2 = a.reshape(1, -1) if a.ndim == 1 else a
         b2 = b.reshape(-1, 1) if b.ndim == 1 else b
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        g2 = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
+        if a.ndim == 1 or b.ndim == 1:  # put back the axes that matmul dropped
+            batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+            g = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         grad_a = grad_b = None
         if self.needs_grad(0):
-            grad_a = (g2 @ b2.transpose()).sum_to(a2.shape).reshape(a.shape)
+            grad_a = sum_to(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
         if self.needs_grad(1):
-            grad_b = (a2.transpose() @ g2).sum_to(b2.shape).reshape(b.shape)
+            grad_b = sum_to(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
         return grad_a, grad_b
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        a, b = self.saved[0].data, self.saved[1].data
-        if a.ndim != 2 or b.ndim != 2:
-            return tuple(None if t is None else t.data for t in self.backward(_constant(g)))
-        return (
-            g @ b.T if self.parents[0] is not None else None,
-            a.T @ g if self.parents[1] is not None else None,
-        )
 
 
 class Linear(Function):
@@ -218,29 +180,17 @@ class Linear(Function):
             )
         y = x @ weight.T
         if bias:
-            y += bias[0]
+            y = y + bias[0]
         return y
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight = self.saved[0], self.saved[1]
+    def backward(self, g: Any, x: Any, weight: Any, *bias: Any) -> tuple[Any, ...]:
         rows = g.reshape(-1, weight.shape[0])
         grads = [
             g @ weight if self.needs_grad(0) else None,
-            rows.transpose() @ x.reshape(-1, weight.shape[1]) if self.needs_grad(1) else None,
+            rows.T @ x.reshape(-1, weight.shape[1]) if self.needs_grad(1) else None,
         ]
-        if len(self.parents) == 3:
+        if bias:
             grads.append(rows.sum(axis=0) if self.needs_grad(2) else None)
-        return tuple(grads)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x, weight = self.saved[0].data, self.saved[1].data
-        rows = g.reshape(-1, weight.shape[0])
-        grads = [
-            g @ weight if self.parents[0] is not None else None,
-            rows.T @ x.reshape(-1, weight.shape[1]) if self.parents[1] is not None else None,
-        ]
-        if len(self.parents) == 3:
-            grads.append(rows.sum(axis=0) if self.parents[2] is not None else None)
         return tuple(grads)
 
 
@@ -257,11 +207,8 @@ class Exp(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.exp(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (g * self.output(),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (g * self.out_data,)
 
 
 class Log(Function):
@@ -272,8 +219,7 @@ class Log(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.log(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.saved
+    def backward(self, g: Any, x: Any) -> tuple[Any]:
         return (g / x,)
 
 
@@ -287,7 +233,7 @@ class Sqrt(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.sqrt(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (g / (2 * self.output()),)
 
 
@@ -301,12 +247,8 @@ class Tanh(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Any) -> tuple[Any]:
         y = self.output()
-        return (g * (1 - y * y),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        y = self.out_data
         return (g * (1 - y * y),)
 
 
@@ -329,12 +271,8 @@ class Sigmoid(Function):
         y += 1
         return np.reciprocal(y, out=y)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Any) -> tuple[Any]:
         y = self.output()
-        return (g * y * (1 - y),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        y = self.out_data
         return (g * y * (1 - y),)
 
 
@@ -346,12 +284,8 @@ class Relu(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.maximum(x, 0)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.saved
-        return (g * _constant(x.data > 0).astype(g.dtype),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (g * (self.saved[0].data > 0).astype(g.dtype),)
+    def backward(self, g: Any, x: Any) -> tuple[Any]:
+        return (g * (x > 0),)
 
 
 class Abs(Function):
@@ -362,13 +296,14 @@ class Abs(Function):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.abs(x)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.saved
-        return (g * _constant(np.sign(x.data)).astype(g.dtype),)
+    def backward(self, g: Any, x: Any) -> tuple[Any]:
+        return (g * np.sign(x),)
 
 
 class Clip(Function):
     """y = min(max(x, low), high);  ∂L/∂x = g where low ≤ x ≤ high, else 0."""
+
+    __slots__ = ("low", "high")  # what forward keeps for backward
 
     name = "clip"
 
@@ -376,14 +311,10 @@ class Clip(Function):
         self.low, self.high = low, high
         return np.clip(x, low, high)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.saved
-        inside = np.ones(x.shape, dtype=bool)
-        if self.low is not None:
-            inside &= x.data >= self.low
-        if self.high is not None:
-            inside &= x.data <= self.high
-        return (g * _constant(inside).astype(g.dtype),)
+    def backward(self, g: Any, x: Any) -> tuple[Any]:
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        return (g * ((x >= low) * (x <= high)),)
 
 
 class Maximum(Function):
@@ -394,10 +325,8 @@ class Maximum(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.maximum(a, b)
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.saved
-        share_a = (a.data > b.data) + 0.5 * (a.data == b.data)
-        return _split_between(g, share_a, self)
+    def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
+        return _split_between(g, (a > b) + 0.5 * (a == b), self)
 
 
 class Minimum(Function):
@@ -408,19 +337,15 @@ class Minimum(Function):
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.minimum(a, b)
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        a, b = self.saved
-        share_a = (a.data < b.data) + 0.5 * (a.data == b.data)
-        return _split_between(g, share_a, self)
+    def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
+        return _split_between(g, (a < b) + 0.5 * (a == b), self)
 
 
-def _split_between(
-    g: Tensor, share_a: np.ndarray, fn: Function
-) -> tuple[Tensor | None, Tensor | None]:
+def _split_between(g: Any, share_a: Any, fn: Function) -> tuple[Any, Any]:
     """Give a fraction ``share_a`` of g to the first input and the rest to the second."""
-    share = _constant(share_a).astype(g.dtype)
-    grad_a = g * share if fn.needs_grad(0) else None
-    grad_b = g * (1 - share) if fn.needs_grad(1) else None
+    share_a = share_a.astype(g.dtype)
+    grad_a = g * share_a if fn.needs_grad(0) else None
+    grad_b = g * (1 - share_a) if fn.needs_grad(1) else None
     return grad_a, grad_b
 
 
@@ -438,16 +363,9 @@ class Where(Function):
         self.condition = condition.copy()  # the caller may reuse its mask before backward
         return np.where(condition, a, b)
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        mask = _constant(self.condition).astype(g.dtype)
-        grad_a = g * mask if self.needs_grad(0) else None
-        grad_b = g * (1 - mask) if self.needs_grad(1) else None
-        return grad_a, grad_b
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        mask = self.condition.astype(g.dtype)
-        grad_a = g * mask if self.parents[0] is not None else None
-        grad_b = g * (1 - mask) if self.parents[1] is not None else None
+    def backward(self, g: Any) -> tuple[Any, Any]:
+        grad_a = g * self.condition if self.needs_grad(0) else None
+        grad_b = g * ~self.condition if self.needs_grad(1) else None
         return grad_a, grad_b
 
 
@@ -463,11 +381,20 @@ class Cast(Function):
         self.source_dtype = x.dtype
         return x.astype(dtype)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (g.astype(self.source_dtype),)
 
 
 # --------------------------------------------------------------------------- reductions
+
+
+def _keepdims_shape(shape: tuple[int, ...], axis: Any) -> tuple[int, ...]:
+    """``shape`` with the reduced axes kept as size 1."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = (axis,) if isinstance(axis, int) else axis
+    axes = {a % len(shape) for a in axes} if shape else set()
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
 class Sum(Function):
@@ -483,33 +410,22 @@ class Sum(Function):
         self.kept_shape = _keepdims_shape(x.shape, axis)
         return np.sum(x, axis=axis, keepdims=keepdims)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.reshape(self.kept_shape).broadcast_to(self.input_shape),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (np.broadcast_to(g.reshape(self.kept_shape), self.input_shape),)
 
 
-class Mean(Function):
+class Mean(Sum):
     """y = (1/n) Σ x over ``axis``;  ∂L/∂x = g / n broadcast back."""
 
-    __slots__ = ("input_shape", "kept_shape", "count")  # what forward keeps for backward
-
     name = "mean"
-    save_inputs = False
 
     def forward(self, x: np.ndarray, axis: Any, keepdims: bool) -> np.ndarray:
-        self.input_shape = x.shape
-        self.kept_shape = _keepdims_shape(x.shape, axis)
-        y = np.mean(x, axis=axis, keepdims=keepdims)
-        self.count = x.size // max(y.size, 1) if x.size else 0
-        return y
+        total = super().forward(x, axis, keepdims)
+        self.count = x.size // max(total.size, 1) if x.size else 0
+        return np.mean(x, axis=axis, keepdims=keepdims)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return ((g / self.count).reshape(self.kept_shape).broadcast_to(self.input_shape),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (np.broadcast_to((g / self.count).reshape(self.kept_shape), self.input_shape),)
+    def backward(self, g: Any) -> tuple[Any]:
+        return super().backward(g / self.count)
 
 
 class _Extremum(Function):
@@ -530,12 +446,10 @@ class _Extremum(Function):
                 f"{self.name}: cannot reduce an empty tensor (shape {x.shape}) along axis {axis}"
             ) from None
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        (x,) = self.saved
-        y = self.output()
-        hits = x.data == y.data.reshape(self.kept_shape)
+    def backward(self, g: Any, x: Any) -> tuple[Any]:
+        hits = x == self.output().reshape(self.kept_shape)
         share = hits / np.sum(hits, axis=self.axis, keepdims=True)
-        return (g.reshape(self.kept_shape) * _constant(share).astype(g.dtype),)
+        return (g.reshape(self.kept_shape) * share.astype(g.dtype),)
 
 
 class Max(_Extremum):
@@ -562,12 +476,9 @@ class SumTo(Function):
 
     def forward(self, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         self.input_shape = x.shape
-        return _sum_to(x, shape)
+        return sum_to(x, shape)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.broadcast_to(self.input_shape),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (np.broadcast_to(g, self.input_shape),)
 
 
@@ -586,10 +497,7 @@ class Reshape(Function):
         self.input_shape = x.shape
         return x.reshape(shape)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.reshape(self.input_shape),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
+    def backward(self, g: Any) -> tuple[Any]:
         return (g.reshape(self.input_shape),)
 
 
@@ -605,11 +513,8 @@ class Permute(Function):
         self.axes = axes
         return x.transpose(axes)  # numpy rejects anything that is not a permutation
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.permute(self._inverse()),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (g.transpose(self._inverse()),)
+    def backward(self, g: Any) -> tuple[Any]:
+        return (np.transpose(g, self._inverse()),)
 
     def _inverse(self) -> list[int]:
         inverse = [0] * len(self.axes)
@@ -630,11 +535,8 @@ class BroadcastTo(Function):
         self.input_shape = x.shape
         return np.broadcast_to(x, shape)
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (g.sum_to(self.input_shape),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray]:
-        return (_sum_to(g, self.input_shape) if g.shape != self.input_shape else g,)
+    def backward(self, g: Any) -> tuple[Any]:
+        return (sum_to(g, self.input_shape),)
 
 
 class GetItem(Function):
@@ -655,22 +557,30 @@ class GetItem(Function):
         self.basic = _is_basic_index(index)
         return x[index]
 
-    def backward(self, g: Tensor) -> tuple[Tensor]:
-        return (IndexAdd.apply(g, index=self.index, shape=self.input_shape),)
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[Scatter]:
-        # Sparse: the engine adds g into x's gradient buffer at ``index`` (see Scatter).
+    def backward(self, g: Any) -> tuple[Any]:
+        if isinstance(g, Tensor):  # under create_graph: an op, differentiable again
+            return (IndexAdd.apply(g, index=self.index, shape=self.input_shape),)
         return (Scatter(self.index, g, self.basic),)
 
 
-def _index_add(g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
-    """zeros(shape) with g added at ``index``; places picked several times accumulate."""
-    out = np.zeros(shape, dtype=g.dtype)
-    if _is_basic_index(index):
-        out[index] = g  # each place picked once
-    else:
-        np.add.at(out, index, g)
-    return out
+class Scatter:
+    """∂L/∂x of ``x[index]``, kept sparse: g at ``index``, zero elsewhere.
+
+    The engine adds it straight into x's gradient (``add_into``), instead of adding a
+    mostly-zero array of x's shape: a loop over ``x[t]`` for T steps then costs O(T) and
+    not O(T²).
+    """
+
+    __slots__ = ("index", "values", "basic")
+
+    def __init__(self, index: Any, values: np.ndarray, basic: bool) -> None:
+        self.index, self.values, self.basic = index, values, basic
+
+    def add_into(self, buffer: np.ndarray) -> None:
+        if self.basic:  # each place picked at most once
+            buffer[self.index] += self.values
+        else:  # integer arrays may repeat a place: those contributions accumulate
+            np.add.at(buffer, self.index, self.values)
 
 
 def _own_index(index: Any) -> Any:
@@ -712,9 +622,14 @@ class IndexAdd(Function):
 
     def forward(self, g: np.ndarray, index: Any, shape: tuple[int, ...]) -> np.ndarray:
         self.index = index
-        return _index_add(g, index, shape)
+        out = np.zeros(shape, dtype=g.dtype)
+        if _is_basic_index(index):
+            out[index] = g  # each place picked once
+        else:  # places picked several times accumulate
+            np.add.at(out, index, g)
+        return out
 
-    def backward(self, gg: Tensor) -> tuple[Tensor]:
+    def backward(self, gg: Any) -> tuple[Any]:
         return (gg[self.index],)
 
 
@@ -749,10 +664,7 @@ class Cat(Function):
         self.bounds = np.cumsum([0] + [x.shape[axis] for x in xs]).tolist()
         return np.concatenate(xs, axis=axis)
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, ...]:
-        return tuple(None if index is None else g[index] for index in self._pieces())
-
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    def backward(self, g: Any) -> tuple[Any, ...]:
         return tuple(None if index is None else g[index] for index in self._pieces())
 
     def _pieces(self) -> list[tuple[slice, ...] | None]:
@@ -762,3 +674,47 @@ class Cat(Function):
             lead + (slice(start, stop),) if self.needs_grad(i) else None
             for i, (start, stop) in enumerate(zip(self.bounds, self.bounds[1:], strict=False))
         ]
+
+
+class SetItem(Function):
+    """y = x with ``value`` written at ``index`` (what ``x[index] = value`` records).
+
+    ∂L/∂x = g with zeros at the written places;  ∂L/∂value = g at those places (summed back
+    to value's shape where it was broadcast).
+    """
+
+    __slots__ = ("index", "written")  # what forward keeps for backward
+
+    name = "setitem"
+    save_inputs = False
+
+    def forward(self, x: np.ndarray, value: np.ndarray, index: Any) -> np.ndarray:
+        self.index = _own_index(index)
+        self.written = np.zeros(x.shape, dtype=bool)
+        self.written[index] = True
+        y = x.copy()
+        y[index] = value
+        return y
+
+    def backward(self, g: Any) -> tuple[Any, Any]:
+        grad_x = g * ~self.written if self.needs_grad(0) else None
+        return grad_x, (g[self.index] if self.needs_grad(1) else None)
+
+
+# numpy's ufuncs that are ops: a Tensor runs them as these (``np.exp(t)``, ``array * t``).
+UFUNCS: dict[np.ufunc, type[Function]] = {
+    np.add: Add,
+    np.subtract: Sub,
+    np.multiply: Mul,
+    np.true_divide: Div,
+    np.power: Pow,
+    np.matmul: MatMul,
+    np.maximum: Maximum,
+    np.minimum: Minimum,
+    np.negative: Neg,
+    np.exp: Exp,
+    np.log: Log,
+    np.sqrt: Sqrt,
+    np.tanh: Tanh,
+    np.absolute: Abs,
+}

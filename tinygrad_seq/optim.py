@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .autograd import enable_grad, no_grad
-from .safety import check_writable
+from .safety import writing
 from .tensor import Tensor
 
 __all__ = ["SGD", "Adagrad", "Adam", "Optimizer"]
@@ -149,8 +149,8 @@ class Optimizer:
                     grad = grad.astype(p.dtype, copy=False)
                     state = self.state.setdefault(p, {})
                     _follow_dtype(state, p.dtype)
-                    check_writable(p, f"{type(self).__name__}.step")
-                    self._update(p.data, grad, state, group)
+                    with writing(p, f"{type(self).__name__}.step") as array:
+                        self._update(array, grad, state, group)
         return loss
 
     def _check_options(self, group: ParamGroup) -> None:

@@ -1,168 +1,157 @@
-"""Trust: saved arrays stay read-only until backward, and anomaly mode.
+"""Trust: what a graph saved for backward stays what it was, and anomaly mode.
 
-Two guards the engine (``autograd.py``) calls into:
-
-- **In-place safety.** A graph keeps the arrays its backward will read read-only until
-  backward has run (or the graph is freed): an in-place write can never make a gradient
-  silently wrong. See ``docs/reliability.md`` for what is and is not covered.
-- **Anomaly mode.** ``detect_anomaly()`` stops at the first op whose forward or backward
+- **Version counters.** Every in-place change the library makes (``add_``, ``x[i] = v``,
+  ``+=``, optimizer steps, initialisers, ``load_state_dict``) bumps the version of the
+  memory it writes, shared by every tensor on that memory (views, ``detach()``). A node
+  records the versions of what it saved; backward through it after a change raises
+  :class:`SavedTensorModifiedError`, as PyTorch does.
+- **Read-only while saved.** A write the library cannot see (``x.data[...] = 0``, numpy on
+  ``x.numpy()``) would make a gradient silently wrong, so the arrays a node saved (and the
+  arrays they are views of) are read-only until its backward has run or the graph is freed:
+  numpy refuses the write at once. The library's own in-place changes lift the flag for the
+  moment of the write (:func:`writing`) and bump the version instead.
+- **Anomaly mode.** ``autograd.detect_anomaly()`` stops at the first op whose forward or backward
   makes NaN or inf, and names the op, the user's file and line, and the shapes.
+
+See ``docs/reliability.md`` for what is and is not covered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+import weakref
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import autograd
-from .autograd import Function, Scatter, _switch
 
 if TYPE_CHECKING:
+    from .autograd import Function
     from .tensor import Tensor
 
-__all__ = [
-    "AnomalyError",
-    "SavedGuard",
-    "SavedTensorModifiedError",
-    "check_backward",
-    "check_forward",
-    "check_writable",
-    "detect_anomaly",
-]
+__all__ = ["AnomalyError", "SavedTensorModifiedError"]
 
-
-# --------------------------------------------------------------------------- in-place safety
-
-# How many live graph nodes saved each array (by id) for their backward pass.
-_saved_counts: dict[int, int] = {}
+_locks: dict[int, int] = {}  # id(array) → how many live nodes keep it read-only
+_versions: dict[int, int] = {}  # id(memory owner) → in-place changes made through the library
+_waiting: dict[int, list[np.ndarray]] = {}  # views to unlock once their base is (by base id)
+RELEASED = "released"  # a node's ``saved`` after backward freed it
 
 
 class SavedTensorModifiedError(RuntimeError):
-    """An in-place change to an array that a graph saved for its backward pass."""
+    """Backward through a node whose saved tensor was changed in place since."""
 
 
-class SavedGuard(list):
-    """Keeps the arrays a node's backward will read read-only while the node can still run.
+def _chain(array: np.ndarray) -> list[np.ndarray]:
+    """``array`` and the arrays it is a view of, down to the one that owns the memory."""
+    chain = [array]
+    while isinstance(chain[-1].base, np.ndarray):
+        chain.append(chain[-1].base)
+    return chain
 
-    A write would make the gradient silently wrong (backward would read the new values).
-    Plain numpy writes (``x.data[...] = 0``) then fail at once with numpy's "assignment
-    destination is read-only"; the library's own in-place updates (optimizers, ``zero_``,
-    initialisers, ``load_state_dict``) call :func:`check_writable` and say why.
 
-    What is guarded: the arrays of saved *leaf* tensors (inputs, parameters: what users and
-    optimizers write to) and the arrays that saved tensors are views of (``x[t]`` guards
-    x). Arrays made by ops and never exposed as a leaf are not. Each array is counted once
-    per node; when the last node that saved it is released by backward (or freed), it is
-    writable again.
-    """
+def version(array: np.ndarray) -> int:
+    """How many in-place changes the library made to the memory ``array`` lives in."""
+    return _versions.get(id(_chain(array)[-1]), 0)
 
-    __slots__ = ()  # a list of the guarded arrays, in the order they were guarded
+
+class SavedGuard:
+    """What one node saved: each array with the version it had, kept read-only."""
+
+    __slots__ = ("entries", "locked")
 
     @staticmethod
-    def of(inputs: Sequence[Tensor]) -> SavedGuard | None:
-        """The guard for a node that saved ``inputs`` (None when there is nothing to guard)."""
-        guard = None
-        counts = _saved_counts
-        for t in inputs:
-            # A leaf's own array; for an op's result, only the array it is a view of (x[t]
-            # guards x): arrays that ops made are never exposed for writing.
-            array = t.data if t.grad_fn is None else _base_array(t.data)
-            while array is not None:
-                key = id(array)
-                if key in counts:
-                    counts[key] += 1
-                elif array.flags.writeable:
-                    array.setflags(False)  # positional: with write= it costs three times as much
-                    counts[key] = 1
-                else:  # read-only already, and not by us: not ours to make writable later
-                    key = None
-                if key is not None:
-                    if guard is None:
-                        guard = SavedGuard()
-                    guard.append(array)
-                base = array.base  # and the arrays it is a view of (inline: a hot path)
-                array = base if isinstance(base, np.ndarray) else None
+    def of(fn: Function) -> SavedGuard | None:
+        saved = [(t, t.data) for t in fn.saved]
+        if fn.out_data is not None:
+            saved.append((None, fn.out_data))
+        if not saved:
+            return None
+        guard = SavedGuard()
+        guard.entries, guard.locked = [], []
+        for tensor, array in saved:
+            chain = _chain(array)
+            guard.entries.append((tensor, array, chain[-1], _versions.get(id(chain[-1]), 0)))
+            for a in chain:
+                if id(a) in _locks:
+                    _locks[id(a)] += 1
+                elif a.flags.writeable:
+                    a.setflags(False)  # positional: write= costs three times as much
+                    _locks[id(a)] = 1
+                else:
+                    continue  # read-only already, and not by us: not ours to unlock later
+                guard.locked.append(a)
         return guard
 
+    def check(self, fn: Function) -> None:
+        for tensor, array, owner, expected in self.entries:
+            found = _versions.get(id(owner), 0)
+            if found != expected or (tensor is not None and tensor.data is not array):
+                what = "its input" if tensor is not None else "its output"
+                raise SavedTensorModifiedError(
+                    f"backward: {what} of shape {array.shape} saved by '{fn.name}' was modified "
+                    f"by an in-place operation (version {found}; expected version {expected}"
+                    f"{', and its array was replaced' if found == expected else ''}). Use an "
+                    "out-of-place op (x = x * 2, not x *= 2), or .clone() the tensor before "
+                    "changing it."
+                )
+
     def __del__(self) -> None:
-        counts = _saved_counts
-        for array in reversed(self):  # bases before their views
-            key = id(array)
-            count = counts.pop(key, 1)
-            if count > 1:
-                counts[key] = count - 1
-                continue
-            try:
+        for array in reversed(self.locked):  # the memory owner first, then its views
+            left = _locks.pop(id(array), 1) - 1
+            if left:
+                _locks[id(array)] = left
+            elif isinstance(array.base, np.ndarray) and not array.base.flags.writeable:
+                _waiting.setdefault(id(array.base), []).append(array)  # once the base is
+            else:
                 array.setflags(True)
-            except ValueError:  # a view whose base another node keeps read-only: wait for it
-                _waiting_views.setdefault(id(array.base), []).append(array)
-                continue
-            if _waiting_views:
-                _release_waiting(array)
+                for view in _waiting.pop(id(array), ()):
+                    if id(view) not in _locks:
+                        view.setflags(True)
 
 
-def _base_array(array: np.ndarray) -> np.ndarray | None:
-    """The array ``array`` is a view of (None for an array that owns its memory)."""
-    base = array.base
-    return base if base is None or isinstance(base, np.ndarray) else None
+def check_saved(fn: Function) -> Sequence[Tensor]:
+    """The tensors ``fn`` saved, after checking that they are still what it saw."""
+    if fn.saved is RELEASED:
+        raise RuntimeError(
+            f"backward: trying to backpropagate through the graph a second time (op "
+            f"'{fn.name}', output shape {fn.shape}); its saved arrays were released by the "
+            "first backward. Pass retain_graph=True to the first backward call if you need "
+            "to backpropagate twice."
+        )
+    if fn.guard is not None:
+        fn.guard.check(fn)
+    return fn.saved
 
 
-# Views released while their base was still guarded by another node: made writable with it.
-_waiting_views: dict[int, list[np.ndarray]] = {}
-
-
-def _release_waiting(base: np.ndarray) -> None:
-    """Make writable the views that waited for ``base`` (and, in turn, their own views)."""
-    for view in _waiting_views.pop(id(base), ()):
-        if id(view) in _saved_counts:  # guarded again meanwhile
-            continue
-        try:
-            view.setflags(True)
-        except ValueError:  # its own base is another array, still read-only
-            _waiting_views.setdefault(id(view.base), []).append(view)
-            continue
-        _release_waiting(view)
-
-
-def check_writable(tensor: Tensor, action: str) -> None:
-    """Raise a clear error if ``tensor``'s array is saved by a graph not yet backpropagated.
-
-    Every in-place update in the library calls this first (an optimizer step between
-    forward and backward, ``zero_`` on a saved tensor, …).
-    """
-    array = tensor.data
-    while isinstance(array, np.ndarray):
-        if id(array) in _saved_counts:
-            raise SavedTensorModifiedError(
-                f"{action}: the tensor of shape {tensor.shape} is saved by a graph that has not "
-                "been backpropagated yet, and changing it now would make that gradient wrong. "
-                "Call backward() first, compute the graph under ts.no_grad(), or drop it (del "
-                "the tensors that hold it)."
+@contextlib.contextmanager
+def writing(tensor: Tensor, action: str) -> Iterator[np.ndarray]:
+    """Write into ``tensor``'s array in place: the version of its memory goes up, and the
+    read-only flag that saved arrays carry is lifted for the moment of the write."""
+    chain = _chain(tensor.data)
+    ours = [a for a in reversed(chain) if id(a) in _locks]  # the memory owner first
+    try:
+        for a in ours:
+            a.setflags(True)
+        if not tensor.data.flags.writeable:
+            raise ValueError(
+                f"{action}: the tensor of shape {tensor.shape} is a read-only view (made by "
+                "expand or broadcast_to, or read-only in numpy); write into a .clone() instead"
             )
-        array = array.base
-
-
-# --------------------------------------------------------------------------- anomaly mode
+        owner = chain[-1]
+        if id(owner) not in _versions:
+            weakref.finalize(owner, _versions.pop, id(owner), None)
+        _versions[id(owner)] = _versions.get(id(owner), 0) + 1
+        yield tensor.data
+    finally:
+        for a in reversed(ours):
+            a.setflags(False)
 
 
 class AnomalyError(FloatingPointError):
     """A NaN or infinity produced by an op, found by :func:`detect_anomaly`."""
-
-
-class detect_anomaly(_switch):
-    """Context manager: stop at the first op whose forward or backward makes NaN or inf.
-
-    The error names the op, the file and line of your code that called it, and the input
-    shapes. Off by default; when off it costs one attribute read per op.
-    """
-
-    flag = "anomaly"
-
-    def __init__(self) -> None:
-        super().__init__(True)
 
 
 def _caller() -> str:
@@ -174,8 +163,11 @@ def _caller() -> str:
     return f"{frame.f_code.co_filename}:{frame.f_lineno}" if frame is not None else "<unknown>"
 
 
-def _finite(array: Any) -> bool:
-    array = np.asarray(array)
+def _finite(value: Any) -> bool:
+    """No NaN or inf in a value: an array, a Tensor, or a sparse gradient (``.values``)."""
+    if not isinstance(value, np.ndarray | np.generic):
+        value = value.values if hasattr(value, "add_into") else value.data
+    array = np.asarray(value)
     return array.dtype.kind not in "fc" or bool(np.isfinite(array).all())
 
 
@@ -189,20 +181,28 @@ def check_forward(fn: Function, inputs: Sequence[Tensor], data: np.ndarray) -> N
         )
 
 
-def _values(gradient: Any) -> Any:
-    """A gradient's numbers: the engine passes arrays (or numpy scalars), and Tensors when
-    the gradient's own graph is recorded."""
-    return gradient.data if isinstance(gradient, autograd._Tensor) else gradient
+def check_backward(fn: Function, g: Any, input_grads: Any, create_graph: bool) -> None:
+    """A backward returns one gradient (or None) per input; in anomaly mode, finite ones."""
+    if not isinstance(input_grads, tuple | list) or len(input_grads) != len(fn.parents):
+        raise TypeError(
+            f"{fn.name}.backward must return a tuple with one entry per input "
+            f"({len(fn.parents)}), got {input_grads!r:.80}"
+        )
+    if create_graph:
+        from .tensor import Tensor
 
-
-def check_backward(node: Function, g: Any, input_grads: Sequence[Any]) -> None:
-    if not _finite(_values(g)):
-        return  # passed on from later ops: the op that made it has already been reported
-    for k, grad in enumerate(input_grads):
-        values = grad.values if isinstance(grad, Scatter) else _values(grad)
-        if grad is not None and not _finite(values):
-            raise AnomalyError(
-                f"detect_anomaly: the backward pass of '{node.name}' produced NaN or inf in the "
-                f"gradient of input {k} (output shape {node.shape}); the op was called at "
-                f"{getattr(node, 'created_at', '<before detect_anomaly was on>')}"
-            )
+        for input_grad in input_grads:
+            if input_grad is not None and not isinstance(input_grad, Tensor):
+                raise TypeError(
+                    f"{fn.name}.backward returned a {type(input_grad).__name__} under "
+                    "create_graph=True; write it with operators and numpy functions on the "
+                    "saved values it is given, so that it returns Tensors"
+                )
+    if autograd.mode.anomaly and _finite(g):
+        for k, grad in enumerate(input_grads):
+            if grad is not None and not _finite(grad):
+                raise AnomalyError(
+                    f"detect_anomaly: the backward pass of '{fn.name}' produced NaN or inf in "
+                    f"the gradient of input {k} (output shape {fn.shape}); the op was called "
+                    f"at {getattr(fn, 'created_at', '<before detect_anomaly was on>')}"
+                )

@@ -8,12 +8,10 @@ number never changes a tensor's dtype: ``x * 2.0`` stays float32 when ``x`` is f
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
-
-from . import autograd
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 
@@ -31,7 +29,6 @@ class Tensor:
 
     __slots__ = ("data", "requires_grad", "grad", "grad_fn", "_name", "__weakref__")
 
-    __array_ufunc__ = None  # numpy defers to our reflected operators: ndarray * Tensor works
     __hash__ = object.__hash__  # == compares elementwise; tensors still go in sets and dicts
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -42,6 +39,63 @@ class Tensor:
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
+
+    @staticmethod
+    def of(value: Any, dtype: Any = None) -> Tensor:
+        """``value`` as a Tensor: the one way every op turns what a user passes into one.
+
+        A Tensor is returned as it is. A Python number takes ``dtype`` when given (the other
+        operand's: ``x * 2.0`` stays float32), except that a float meeting an integer dtype
+        becomes float32, as in PyTorch. Anything else is copied into a new array, as
+        ``torch.tensor`` copies: arrays keep their dtype, Python floats become float32.
+        """
+        if isinstance(value, Tensor):
+            return value
+        if dtype is not None and isinstance(value, _SCALARS):
+            dtype = np.dtype(dtype)
+            if isinstance(value, float) and dtype.kind != "f":
+                dtype = DEFAULT_DTYPE
+            return Tensor._wrap(np.array(value, dtype=dtype))
+        return Tensor._wrap(_to_array(value, None, copy=True))
+
+    @staticmethod
+    def _wrap(data: np.ndarray, grad_fn: Any = None) -> Tensor:
+        """A Tensor around an array the library made (no copy, no checks): op results."""
+        t = _new_tensor(Tensor)
+        t.data, t.grad, t.grad_fn, t._name = data, None, grad_fn, None
+        t.requires_grad = grad_fn is not None
+        return t
+
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *args: Any, **kwargs: Any) -> Any:
+        """numpy's ufuncs on Tensors (``np.exp(t)``, ``array * t``) run as Tensor ops: so each
+        op's derivative, written once with numpy, runs on arrays and on Tensors alike.
+
+        A ufunc whose derivative is zero wherever it exists (comparisons, ``np.sign``, …), or
+        one that no input differentiates through, gives a constant; any other is refused.
+        """
+        op = ops.UFUNCS.get(ufunc)
+        if method != "__call__" or kwargs:
+            return NotImplemented
+        if op is not None:
+            like = next(a for a in args if isinstance(a, Tensor)).dtype
+            return op.apply(*[Tensor.of(a, like) for a in args])
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        if ufunc.types[0][-1] not in "?" and ufunc.__name__ not in _PIECEWISE_CONSTANT and any(
+            isinstance(a, Tensor) and a.requires_grad for a in args
+        ):
+            raise TypeError(
+                f"np.{ufunc.__name__} has no derivative in tinygrad_seq; compute it on "
+                ".detach() (no gradient), or write it as a Function with its backward"
+            )
+        return Tensor._wrap(np.asarray(ufunc(*arrays)))
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        """The numpy functions a derivative uses (np.sum, np.broadcast_to, np.where, …) run
+        as Tensor ops; any other gets the arrays (``__array__``) and returns an ndarray."""
+        method = _ARRAY_FUNCTIONS.get(func)
+        if method is None:
+            return func._implementation(*args, **kwargs)
+        return method(*args, **kwargs)
 
     # ----------------------------------------------------------------- attributes
 
@@ -72,6 +126,11 @@ class Tensor:
     @property
     def size(self) -> int:
         return self.data.size
+
+    @property
+    def _version(self) -> int:
+        """How many in-place changes were made to this tensor's memory (PyTorch's counter)."""
+        return safety.version(self.data)
 
     @property
     def is_leaf(self) -> bool:
@@ -137,9 +196,12 @@ class Tensor:
 
     # ----------------------------------------------------------------- autograd
 
-    # ``t.backward(gradient=None, retain_graph=None, create_graph=False)``: the engine's
-    # function itself is the method (one call less on every training step).
-    backward = autograd.backward
+    def backward(
+        self, gradient: Any = None, retain_graph: bool | None = None, create_graph: bool = False
+    ) -> None:
+        """Accumulate ∂self/∂leaf into ``leaf.grad`` for every leaf that requires grad (see
+        :func:`tinygrad_seq.autograd.backward`)."""
+        autograd.backward(self, gradient, retain_graph, create_graph)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf; only floating-point tensors can."""
@@ -167,8 +229,12 @@ class Tensor:
         return self
 
     def detach(self) -> Tensor:
-        """A new tensor sharing this data, cut from the graph (a leaf that needs no grad)."""
-        return _make_tensor(self.data, False, None)
+        """A new tensor sharing this data (and its version counter), cut from the graph."""
+        return Tensor._wrap(self.data)
+
+    def clone(self) -> Tensor:
+        """A copy with its own memory; in a graph, the gradient flows back through it."""
+        return ops.Clone.apply(self)
 
     def detach_(self) -> Tensor:
         """Cut this tensor from the graph in place: it becomes a leaf that needs no grad."""
@@ -176,49 +242,120 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def zero_(self) -> Tensor:
-        """Fill with zeros in place (used on gradients); refused while a graph saved it."""
-        safety.check_writable(self, "zero_")
-        self.data[...] = 0
+    # ----------------------------------------------------------------- in place
+
+    def _in_place(
+        self, action: str, op: Callable[..., Tensor], *others: Any, saves_input: bool = False
+    ) -> Tensor:
+        """Change this tensor in place to ``op(self, *others)``, as PyTorch does.
+
+        The version of its memory goes up (a graph that saved it raises in backward). In a
+        recorded graph the change is an op: this tensor takes the new node, whose input is
+        the old value (a copy of it when ``op`` saves its input, which is about to change).
+        """
+        recording = autograd.is_grad_enabled() and (
+            self.requires_grad or any(isinstance(o, Tensor) and o.requires_grad for o in others)
+        )
+        if recording and self.requires_grad and self.grad_fn is None:
+            raise RuntimeError(
+                f"{action}: a leaf tensor that requires grad (shape {self.shape}) cannot be "
+                "changed in place while the graph is recorded; for an update, wrap it in "
+                "'with ts.no_grad():', or use an out-of-place op (x = x + 1)"
+            )
+        if recording and isinstance(self.data.base, np.ndarray):
+            raise RuntimeError(
+                f"{action}: in-place change of a view (shape {self.shape}) inside a recorded "
+                "graph; write it out of place (y = y + 1), or change the tensor it views"
+            )
+        new = op(self.clone() if recording and saves_input else self, *others)
+        if new.shape != self.shape:
+            raise ValueError(
+                f"{action}: the result has shape {new.shape}, but the tensor changed in place "
+                f"has shape {self.shape}"
+            )
+        if not np.can_cast(new.dtype, self.dtype, "same_kind"):
+            raise TypeError(
+                f"{action}: cannot write {new.dtype} values into a {self.dtype} tensor in "
+                f"place; convert first (x = x.astype(...))"
+            )
+        with safety.writing(self, action) as array:
+            np.copyto(array, new.data, casting="same_kind")
+        if recording:
+            self.grad_fn, self.requires_grad = new.grad_fn, True
         return self
+
+    def add_(self, other: Any, alpha: float = 1) -> Tensor:
+        return self._in_place("add_", Tensor.__add__, other if alpha == 1 else other * alpha)
+
+    def sub_(self, other: Any, alpha: float = 1) -> Tensor:
+        return self._in_place("sub_", Tensor.__sub__, other if alpha == 1 else other * alpha)
+
+    def mul_(self, other: Any) -> Tensor:
+        return self._in_place("mul_", Tensor.__mul__, other, saves_input=True)
+
+    def div_(self, other: Any) -> Tensor:
+        return self._in_place("div_", Tensor.__truediv__, other, saves_input=True)
+
+    def clamp_(self, min: float | None = None, max: float | None = None) -> Tensor:
+        return self._in_place("clamp_", Tensor.clip, min, max, saves_input=True)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Write ``src`` (broadcast to this shape) into this tensor; the gradient goes to src."""
+        return self._in_place("copy_", _replace_all, src)
+
+    def fill_(self, value: Any) -> Tensor:
+        return self._in_place("fill_", _replace_all, value)
+
+    def zero_(self) -> Tensor:
+        return self._in_place("zero_", _replace_all, 0)
+
+    __iadd__ = add_
+    __isub__ = sub_
+    __imul__ = mul_
+    __itruediv__ = div_
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        """``x[index] = value`` in place (basic, integer-array and boolean-mask indexing); in a
+        graph the gradient reaches ``value`` at the written places and the old x elsewhere."""
+        self._in_place("__setitem__", _set_item, _normalize_index(index), value)
 
     # ----------------------------------------------------------------- operators
 
     def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
+        return ops.Add.apply(self, Tensor.of(other, self.data.dtype))
 
     def __radd__(self, other: Any) -> Tensor:
-        return ops.Add.apply(_operand(other, self), self)
+        return ops.Add.apply(Tensor.of(other, self.data.dtype), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
+        return ops.Sub.apply(self, Tensor.of(other, self.data.dtype))
 
     def __rsub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(_operand(other, self), self)
+        return ops.Sub.apply(Tensor.of(other, self.data.dtype), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
+        return ops.Mul.apply(self, Tensor.of(other, self.data.dtype))
 
     def __rmul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(_operand(other, self), self)
+        return ops.Mul.apply(Tensor.of(other, self.data.dtype), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
+        return ops.Div.apply(self, Tensor.of(other, self.data.dtype))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(_operand(other, self), self)
+        return ops.Div.apply(Tensor.of(other, self.data.dtype), self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
+        return ops.Pow.apply(self, Tensor.of(other, self.data.dtype))
 
     def __rpow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(_operand(other, self), self)
+        return ops.Pow.apply(Tensor.of(other, self.data.dtype), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, other if isinstance(other, Tensor) else _operand(other, self))
+        return ops.MatMul.apply(self, Tensor.of(other, self.data.dtype))
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(_operand(other, self), self)
+        return ops.MatMul.apply(Tensor.of(other, self.data.dtype), self)
 
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
@@ -232,7 +369,7 @@ class Tensor:
     # Comparisons give bool tensors and record no graph.
     def _compare(self, other: Any, op: Any) -> Tensor:
         other_data = other.data if isinstance(other, Tensor) else other
-        return _make_tensor(np.asarray(op(self.data, other_data)), False, None)
+        return Tensor._wrap(np.asarray(op(self.data, other_data)))
 
     def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
         return self._compare(other, np.equal)
@@ -251,6 +388,15 @@ class Tensor:
 
     def __ge__(self, other: Any) -> Tensor:
         return self._compare(other, np.greater_equal)
+
+    def __and__(self, other: Any) -> Tensor:
+        return self._compare(other, np.bitwise_and)
+
+    def __or__(self, other: Any) -> Tensor:
+        return self._compare(other, np.bitwise_or)
+
+    def __invert__(self) -> Tensor:
+        return Tensor._wrap(np.invert(self.data))
 
     # ----------------------------------------------------------------- elementwise
 
@@ -284,10 +430,10 @@ class Tensor:
     clamp = clip
 
     def maximum(self, other: Any) -> Tensor:
-        return ops.Maximum.apply(self, _operand(other, self))
+        return ops.Maximum.apply(self, Tensor.of(other, self.dtype))
 
     def minimum(self, other: Any) -> Tensor:
-        return ops.Minimum.apply(self, _operand(other, self))
+        return ops.Minimum.apply(self, Tensor.of(other, self.dtype))
 
     def astype(self, dtype: Any) -> Tensor:
         """This tensor converted to ``dtype`` (differentiable between float dtypes)."""
@@ -455,45 +601,17 @@ def _to_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
 
 
 _new_tensor = object.__new__
-
-
-def _make_tensor(data: np.ndarray, requires_grad: bool, grad_fn: Any) -> Tensor:
-    """Wrap an ndarray without copying or checking: the fast path used by every op."""
-    t = _new_tensor(Tensor)
-    t.data = data
-    t.requires_grad = requires_grad
-    t.grad = None
-    t.grad_fn = grad_fn
-    t._name = None
-    return t
-
-
-autograd._make_tensor = _make_tensor  # the engine makes and recognises tensors through these
-autograd._Tensor = Tensor
-
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
 
-def _operand(value: Any, like: Tensor) -> Tensor:
-    """The other operand of ``like``'s binary op as a Tensor (Python numbers take its dtype)."""
-    return value if isinstance(value, Tensor) else _as_tensor(value, like.data.dtype)
+def _replace_all(old: Tensor, value: Any) -> Tensor:
+    """``value`` broadcast to old's shape, as an op of old (whose gradient is then zero)."""
+    value = Tensor.of(value, old.dtype)
+    return functional.where(np.ones(old.shape, dtype=bool), value, old).astype(old.dtype)
 
 
-def _as_tensor(value: Any, dtype: np.dtype) -> Tensor:
-    """The other operand of a binary op as a Tensor; Python numbers take ``dtype``.
-
-    A Python float meeting an integer tensor becomes float32 (the default float dtype),
-    as in PyTorch.
-    """
-    if isinstance(value, Tensor):
-        return value
-    if isinstance(value, _SCALARS):
-        if isinstance(value, float) and dtype.kind != "f":
-            dtype = DEFAULT_DTYPE
-        return _make_tensor(np.asarray(value, dtype=dtype), False, None)
-    if isinstance(value, np.ndarray):
-        return _make_tensor(value, False, None)
-    return _make_tensor(_to_array(value, None, copy=False), False, None)
+def _set_item(old: Tensor, index: Any, value: Any) -> Tensor:
+    return ops.SetItem.apply(old, Tensor.of(value, old.dtype), index=index)
 
 
 def _axis(axis: Axis) -> int | tuple[int, ...] | None:
@@ -563,12 +681,12 @@ def from_numpy(array: np.ndarray, requires_grad: bool = False) -> Tensor:
     """A tensor sharing memory with ``array`` (no copy; the dtype is kept)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected an ndarray, got {type(array).__name__}")
-    t = _make_tensor(array, False, None)
+    t = Tensor._wrap(array)
     return t.requires_grad_(True) if requires_grad else t
 
 
 def _filled(shape: tuple[Any, ...], value: Any, dtype: Any, requires_grad: bool) -> Tensor:
-    t = _make_tensor(np.full(_shape_args(shape), value, dtype=dtype or DEFAULT_DTYPE), False, None)
+    t = Tensor._wrap(np.full(_shape_args(shape), value, dtype=dtype or DEFAULT_DTYPE))
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -603,7 +721,7 @@ def randn(
     """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
     rng = rng if rng is not None else _generator
     data = rng.standard_normal(_shape_args(shape)).astype(dtype or DEFAULT_DTYPE)
-    t = _make_tensor(data, False, None)
+    t = Tensor._wrap(data)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -616,7 +734,7 @@ def rand(
     """Uniform samples in [0, 1) (float32 unless ``dtype`` says otherwise)."""
     rng = rng if rng is not None else _generator
     data = rng.random(_shape_args(shape)).astype(dtype or DEFAULT_DTYPE)
-    t = _make_tensor(data, False, None)
+    t = Tensor._wrap(data)
     return t.requires_grad_(True) if requires_grad else t
 
 
@@ -625,8 +743,28 @@ def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any 
     values = np.arange(start, stop, step) if stop is not None else np.arange(start)
     if dtype is None and values.dtype.kind == "f":
         dtype = DEFAULT_DTYPE
-    return _make_tensor(values.astype(dtype) if dtype is not None else values, False, None)
+    return Tensor._wrap(values.astype(dtype) if dtype is not None else values)
 
 
-# ops and functional import Tensor from here; import them last to close the cycle.
-from . import functional, ops, safety  # noqa: E402
+# The engine, ops and functional import Tensor from here: imported last, they find it.
+from . import autograd, functional, ops, safety  # noqa: E402
+
+# Their derivative is zero wherever it exists: a constant result is exact.
+_PIECEWISE_CONSTANT = {"sign", "floor", "ceil", "trunc", "rint", "heaviside"}
+
+
+def _sum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **_: Any) -> Tensor:
+    t = Tensor.of(a)
+    return (t if dtype is None else t.astype(dtype)).sum(axis=axis, keepdims=keepdims)
+
+
+_ARRAY_FUNCTIONS: dict[Any, Callable[..., Any]] = {
+    np.sum: _sum,
+    np.broadcast_to: lambda a, shape, **_: Tensor.of(a).broadcast_to(shape),
+    np.reshape: lambda a, shape, **_: Tensor.of(a).reshape(shape),
+    np.transpose: lambda a, axes=None: Tensor.of(a).permute(
+        *(reversed(range(a.ndim)) if axes is None else axes)
+    ),
+    np.swapaxes: lambda a, axis1, axis2: Tensor.of(a).transpose(axis1, axis2),
+    np.where: lambda condition, a, b: functional.where(condition, a, b),
+}

@@ -93,11 +93,11 @@ class GRUSequence(SequenceFunction):
             if masks.kind[k] == "some":
                 rows = masks.padded[k]
                 h[rows] = states[k][rows]
-        self.saved = (x_rows, w_ih, w_hh, gates, m, masks, reverse, x.shape)
+        self.buffers = (x_rows, w_ih, w_hh, gates, m, masks, reverse, x.shape)
         return states
 
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x_rows, w_ih, w_hh, gates, m, masks, reverse, x_shape = self.saved
+    def bptt(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        x_rows, w_ih, w_hh, gates, m, masks, reverse, x_shape = self.buffers
         states = self.out_data
         T, B, H = m.shape
         dtype = states.dtype

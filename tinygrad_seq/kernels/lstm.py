@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import is_graph_retained
+from ..autograd import mode
 from ..tensor import Tensor
 from .sequence import (
     SequenceFunction,
@@ -105,11 +105,11 @@ class LSTMSequence(SequenceFunction):
             if masks.kind[k] == "some":
                 rows = masks.padded[k]
                 hs[k + 1][rows], c[rows] = hs[k][rows], cs[k][rows]
-        self.saved = (x_rows, w_ih, w_hh, gates, taus, masks, reverse, x.shape)
+        self.buffers = (x_rows, w_ih, w_hh, gates, taus, masks, reverse, x.shape)
         return states
 
-    def backward_arrays(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x_rows, w_ih, w_hh, gates, taus, masks, reverse, x_shape = self.saved
+    def bptt(self, grad: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        x_rows, w_ih, w_hh, gates, taus, masks, reverse, x_shape = self.buffers
         hs, cs = self.out_data
         T, B, H = gates.shape[0], gates.shape[1], hs.shape[2]
         dtype = gates.dtype
@@ -118,7 +118,7 @@ class LSTMSequence(SequenceFunction):
         grad_h, grad_c = grad
         # δ_k = ∂L/∂a_k (gate columns i, f, o, g) replaces the gates of step k once read,
         # unless the graph is retained for another backward.
-        delta = np.empty_like(gates) if is_graph_retained() else gates
+        delta = np.empty_like(gates) if mode.retain_graph else gates
         dh, dc = grad_h[T].astype(dtype), grad_c[T].astype(dtype)
         # Steps whose output gradients are all zero (usually all but the last): skip adding them.
         live_h = grad_h[:T].reshape(T, -1).any(axis=1)

@@ -73,11 +73,11 @@ class RNNSequence(SequenceFunction):
             if masks.kind[k] == "some":
                 rows = masks.padded[k]
                 s[rows] = states[k][rows]
-        self.saved = (x_rows, w_ih, w_hh, masks, nonlinearity, reverse, x.shape)
+        self.buffers = (x_rows, w_ih, w_hh, masks, nonlinearity, reverse, x.shape)
         return states
 
-    def backward_arrays(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        x_rows, w_ih, w_hh, masks, nonlinearity, reverse, x_shape = self.saved
+    def bptt(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        x_rows, w_ih, w_hh, masks, nonlinearity, reverse, x_shape = self.buffers
         states = self.out_data
         T, B, H = states.shape[0] - 1, states.shape[1], states.shape[2]
         delta = np.empty((T, B, H), states.dtype)  # first φ′, then δ = ∂L/∂s ⊙ φ′, in place

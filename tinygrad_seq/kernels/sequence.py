@@ -21,30 +21,41 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..autograd import DoubleBackwardError, Function
-from ..tensor import Tensor, _make_tensor
+from ..autograd import Function, mode
+from ..tensor import Tensor
 
-__all__ = ["SequenceFunction", "StepMasks"]
+__all__ = ["DoubleBackwardError", "SequenceFunction", "StepMasks"]
+
+
+class DoubleBackwardError(RuntimeError):
+    """A fused kernel was asked for a differentiable backward (``create_graph=True``)."""
 
 
 class SequenceFunction(Function):
-    """Base of the fused kernels: backward is hand-derived BPTT on arrays only.
+    """Base of the fused kernels: the derivative is hand-derived BPTT on arrays (``bptt``).
 
-    ``forward`` keeps the buffers its backward needs in ``self.saved`` (released after
-    backward). The derivative exists only as ``backward_arrays``, so the gradient cannot be
-    differentiated again: ``backward`` (the engine calls it under ``create_graph=True``)
-    raises an error that says to use the composed cells instead.
+    ``forward`` keeps the buffers ``bptt`` needs in ``self.buffers``. Written on arrays, the
+    gradient cannot be differentiated again: under ``create_graph=True`` backward raises an
+    error that says to use the composed cells instead.
     """
 
-    save_inputs = False
-    save_output = True
+    save_output = True  # and the inputs: so that a change to a weight is caught
 
-    def backward(self, g: Tensor) -> tuple[Tensor | None, ...]:
-        raise DoubleBackwardError(
-            f"{self.name}: the fused kernel's backward is hand-derived numpy, so its gradient "
-            "cannot be differentiated again (create_graph=True, double backward). Build the "
-            "layer with fused=False: the composed cells support gradients of any order."
-        )
+    def backward(self, g: Any, *inputs: Any) -> tuple[Any, ...]:
+        if isinstance(g, Tensor):
+            raise DoubleBackwardError(
+                f"{self.name}: the fused kernel's backward is hand-derived numpy, so its "
+                "gradient cannot be differentiated again (create_graph=True, double backward). "
+                "Build the layer with fused=False: the composed cells support gradients of any "
+                "order."
+            )
+        grads = self.bptt(g)
+        if not mode.retain_graph:
+            self.buffers = None  # freed with the rest of what the node saved
+        return grads
+
+    def bptt(self, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        raise NotImplementedError
 
 
 class StepMasks:
@@ -86,7 +97,7 @@ def check_sequence(name: str, x: Tensor, weight_ih: Tensor, weight_hh: Tensor, g
 def initial(name: str, state: Tensor | None, x: Tensor, H: int, dtype: np.dtype) -> Tensor:
     """The initial state, checked to be (B, H); None gives zeros."""
     if state is None:
-        return _make_tensor(np.zeros((x.shape[1], H), dtype=dtype), False, None)
+        return Tensor._wrap(np.zeros((x.shape[1], H), dtype=dtype))
     if not isinstance(state, Tensor) or state.shape != (x.shape[1], H):
         found = state.shape if isinstance(state, Tensor) else type(state).__name__
         raise ValueError(

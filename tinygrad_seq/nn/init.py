@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..safety import check_writable
+from ..safety import writing
 from ..tensor import Tensor, default_generator
 
 __all__ = [
@@ -30,8 +30,8 @@ def _rng(rng: np.random.Generator | None) -> np.random.Generator:
 
 
 def _fill(tensor: Tensor, values: Any) -> Tensor:
-    check_writable(tensor, "init")
-    tensor.data[...] = values
+    with writing(tensor, "init") as array:
+        array[...] = values
     return tensor
 
 

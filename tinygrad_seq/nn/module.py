@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..safety import check_writable
+from ..safety import writing
 from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
 
 __all__ = ["Module", "Parameter"]
@@ -161,8 +161,8 @@ class Module:
             raise TypeError(f"to: parameters must stay floating point, got dtype {dtype}")
         params = list(self.parameters())
         for param in params:
-            check_writable(param, f"to({dtype})")
-        for param in params:
+            with writing(param, f"to({dtype})"):  # a graph that saved it raises in backward
+                pass
             param.data = param.data.astype(dtype)
             if param.grad is not None:
                 param.grad = Tensor(param.grad.data.astype(dtype))
@@ -213,10 +213,9 @@ class Module:
                 f"load_state_dict: error(s) loading {type(self).__name__}, nothing changed: "
                 + "; ".join(problems)
             )
-        for name in updates:
-            check_writable(own[name], f"load_state_dict ({name!r})")
         for name, array in updates.items():
-            own[name].data = array
+            with writing(own[name], f"load_state_dict ({name!r})") as target:
+                target[...] = array
 
     # ----------------------------------------------------------------- calling, printing
 

@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 import tinygrad_seq as ts
-from tinygrad_seq.autograd import DoubleBackwardError
+from tinygrad_seq.kernels.sequence import DoubleBackwardError
 from tinygrad_seq.tensor import Tensor
 
 __all__ = ["GradcheckError", "assert_grads_close", "gradcheck", "gradgradcheck", "numerical_grad"]
