@@ -1,21 +1,15 @@
 """Reverse-mode automatic differentiation: the page to read first.
 
-Every op (``ops.py``) is a :class:`Function` with two methods side by side: ``forward``
-computes y from the inputs' arrays; ``backward(g, *saved)`` maps g = ∂L/∂y to ∂L/∂x for each
-input. ``backward`` is written once, with operators and numpy functions, so it runs on plain
-arrays when no gradient graph is wanted (fast) and on Tensors under ``create_graph=True``
-(Tensor implements numpy's protocols), where it records its own graph: a gradient of a
-gradient.
+Every op (``ops.py``) is a :class:`Function`: ``forward`` computes y from the inputs' arrays;
+``backward(g, *saved)`` maps g = ∂L/∂y to ∂L/∂x for each input. ``backward`` is written once,
+with operators and numpy functions: it runs on arrays (fast), or on Tensors under
+``create_graph=True``, recording its own graph (Tensor speaks numpy's protocols).
 
-``Function.apply`` runs ``forward`` and, when some input requires grad, records a node: for
-each input the node that made it, the leaf itself, or ``None``. Nodes do not hold their
-outputs, so a graph lives exactly as long as someone holds its output.
-
-``backward`` sorts the nodes reachable from the output once (Kahn's algorithm, without
-recursion: a 10,000-step recurrence is fine), then runs them from the output down, so that
-each node sees the *complete* gradient of its output before passing it on. Broadcasting is
-undone in one place, :func:`sum_to`. What saved tensors guard (read-only arrays, version
-counters) and anomaly mode live in ``safety.py``.
+``Function.apply`` runs ``forward`` and, when some input requires grad, records a node that
+knows, for each input, the node that made it, the leaf itself, or ``None``. ``backward``
+sorts the nodes once, without recursion (a 10,000-step recurrence is fine), and runs them
+from the output down, so each sees the *complete* gradient of its output before passing it
+on. What guards saved tensors (read-only arrays, version counters) lives in ``safety.py``.
 """
 
 from __future__ import annotations
@@ -28,19 +22,18 @@ from typing import Any
 
 import numpy as np
 
-from . import safety
+from . import ops, safety
 from .tensor import Tensor
 
-__all__ = ["Function", "detect_anomaly", "enable_grad", "grad", "is_grad_enabled", "keep_outputs", "no_grad"]
-__all__ += ["set_grad_enabled"]
+__all__ = ["Function", "detect_anomaly", "enable_grad", "grad", "is_grad_enabled", "no_grad"]
 
 
 class _Mode(threading.local):
-    """Per-thread switches, as in PyTorch (class attributes are each thread's defaults)."""
+    """This thread's switches, as in PyTorch (the class attributes are each thread's start)."""
 
     enabled = True  # ops record the graph
     retain_graph = False  # in backward: the saved arrays must survive it
-    anomaly = False  # safety.detect_anomaly: stop at the first op that makes NaN or inf
+    anomaly = False  # stop at the first op that makes NaN or inf (checks in safety.py)
     keep_outputs = False  # nodes link their output (see Function.result)
 
 
@@ -53,12 +46,12 @@ def is_grad_enabled() -> bool:
 
 
 class _switch(contextlib.ContextDecorator):
-    """Set the flag ``flag`` of this thread's mode on entry; restore it on exit."""
+    """Context manager and decorator: set ``mode.<flag>`` to ``value`` inside, then restore."""
 
-    flag = "enabled"
+    flag, value = "enabled", True
 
-    def __init__(self, value: bool) -> None:
-        self.value, self._previous = value, []
+    def __init__(self) -> None:
+        self._previous: list[bool] = []
 
     def __enter__(self) -> _switch:
         self._previous.append(getattr(mode, self.flag))
@@ -70,26 +63,33 @@ class _switch(contextlib.ContextDecorator):
 
 
 class no_grad(_switch):
-    """Context manager and decorator: ops inside record no graph (inference, updates)."""
+    """Ops inside record no graph (inference, parameter updates)."""
 
-    def __init__(self) -> None:
-        super().__init__(False)
+    value = False
 
 
 class enable_grad(_switch):
-    """Context manager and decorator: record the graph even inside ``no_grad``."""
+    """Ops inside record the graph, even within ``no_grad``."""
 
-    def __init__(self) -> None:
-        super().__init__(True)
+
+class detect_anomaly(_switch):
+    """Stop at the first op whose forward or backward makes NaN or inf, naming it and where."""
+
+    flag = "anomaly"
+
+
+class keep_outputs(_switch):
+    """Nodes recorded inside link their outputs while those live (drawings label them)."""
+
+    flag = "keep_outputs"
 
 
 class set_grad_enabled(_switch):
-    """As PyTorch's: the call itself switches recording (``set_grad_enabled(False)``); a
-    ``with`` block restores the mode from before the call; as a decorator it switches around
-    each call of the function."""
+    """As PyTorch's: the call switches; a ``with`` block restores the mode from before it."""
 
     def __init__(self, enabled: bool) -> None:
-        super().__init__(bool(enabled))
+        super().__init__()
+        self.value = bool(enabled)
         self.before, mode.enabled = mode.enabled, self.value
 
     def __enter__(self) -> set_grad_enabled:
@@ -100,38 +100,14 @@ class set_grad_enabled(_switch):
 
     def __call__(self, func: Any) -> Any:
         mode.enabled = self.before
-        return _switch(self.value)(func)
-
-
-class detect_anomaly(_switch):
-    """Context manager: stop at the first op whose forward or backward makes NaN or inf,
-    naming the op, your file and line, and the shapes (``safety.py`` checks)."""
-
-    flag = "anomaly"
-
-    def __init__(self) -> None:
-        super().__init__(True)
-
-
-class keep_outputs(_switch):
-    """Nodes recorded inside link their outputs while those live (drawings label them)."""
-
-    flag = "keep_outputs"
-
-    def __init__(self) -> None:
-        super().__init__(True)
+        return (enable_grad if self.value else no_grad)()(func)
 
 
 class Function:
-    """One primitive op. Subclasses set ``name`` and define
-
-    - ``forward(self, *arrays, **params) -> ndarray``, keeping any parameters it needs later
-      on ``self``;
-    - ``backward(self, g, *saved) -> tuple``: one gradient (or None) per input, where
-      ``saved`` are the inputs when ``save_inputs`` (arrays, or Tensors under create_graph)
-      and y is ``self.output()`` when ``save_output``. Gradients may keep y's broadcast shape:
-      the engine sums them back to each input's shape.
-    """
+    """One op. Subclasses set ``name`` and define ``forward(self, *arrays, **params)`` (keeping
+    on ``self`` what backward needs) and ``backward(self, g, *saved)``: one gradient (or None)
+    per input, where ``saved`` are the inputs if ``save_inputs`` and y is ``self.output()`` if
+    ``save_output``. A gradient may keep y's broadcast shape: the engine sums it back."""
 
     name = "function"
     save_inputs = True
@@ -146,7 +122,7 @@ class Function:
         try:
             data = np.asarray(fn.forward(*[t.data for t in inputs], **params))
         except (ValueError, IndexError, TypeError) as error:
-            raise _op_error(cls.name, inputs, error) from None
+            raise safety.op_error(cls.name, inputs, error) from None
         out = Tensor._wrap(data)
         if mode.anomaly:
             safety.check_forward(fn, inputs, data)
@@ -179,39 +155,10 @@ class Function:
         link = self.out or self.retained
         return None if link is None else link()
 
-    def __repr__(self) -> str:
-        return f"<{type(self).__name__}>"
-
-
-def _op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exception:
-    """numpy's error inside an op, with the op's name and the input shapes and dtypes."""
-    if str(error).startswith(f"{name}:"):
-        return error
-    shapes, dtypes = (", ".join(str(getattr(t, a)) for t in inputs) for a in ("shape", "dtype"))
-    kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(error, k))
-    return kind(f"{name}: {error} (input shapes {shapes}; dtypes {dtypes})")
-
-
-def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
-    """g summed over the axes that broadcasting added or stretched, so it has ``shape``.
-
-    The one place where broadcasting is undone; g is an ndarray or a Tensor.
-    """
-    lead = g.ndim - len(shape)
-    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:], strict=True)):
-        if g.size == int(np.prod(shape)):  # only size-1 axes differ: (out,) for (1, out)
-            return g.reshape(shape)
-        raise ValueError(f"sum_to: cannot sum shape {g.shape} down to {shape}")
-    stretched = [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
-    axes = tuple(range(lead)) + tuple(stretched)
-    return np.sum(g, axis=axes, keepdims=True).reshape(shape) if axes or lead else g
-
 
 def _topological_order(roots: list[Function]) -> list[Function]:
-    """Nodes reachable from ``roots``, each after every node that consumes its output.
-
-    Kahn's algorithm: count each node's consumers, then emit a node once all of them are.
-    """
+    """Nodes reachable from ``roots``, each after every node that consumes its output (Kahn's
+    algorithm: count each node's consumers, then emit a node once all of them are)."""
     consumers = dict.fromkeys(roots, 0)
     stack = list(consumers)
     while stack:
@@ -241,32 +188,29 @@ class _Gradients(dict):
     def add(self, key: Function | Tensor, g: Any) -> None:
         if type(g) is not np.ndarray and not isinstance(g, Tensor):
             if hasattr(g, "add_into"):  # a sparse gradient (indexing) adds itself in place
-                buffer = self.get(key)
-                if buffer is None or key not in self.owned:
-                    buffer = np.zeros(key.shape, key.dtype) if buffer is None else buffer.copy()
-                g.add_into(buffer)
-                self[key] = buffer
-                self.owned.add(key)
-                return
+                return g.add_into(self._owned(key))
             g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
         if g.shape != key.shape:
-            g = sum_to(g, key.shape)
+            g = ops.sum_to(g, key.shape)
         if g.dtype != key.dtype:
             g = g.astype(key.dtype)
-        if key not in self:
-            self[key] = g
-        elif key in self.owned:
-            self[key] += g
-        else:  # a new sum: the engine's own (unless it is recorded in a graph)
-            self[key] = self[key] + g
-            if isinstance(self[key], np.ndarray):
-                self.owned.add(key)
+        if key not in self or isinstance(g, Tensor):  # a sum of Tensors is recorded too
+            self[key] = g if key not in self else self[key] + g
+        else:
+            np.add(self._owned(key), g, out=self[key])
+
+    def _owned(self, key: Function | Tensor) -> np.ndarray:
+        """key's gradient in an array of the engine's own (never one an op handed over)."""
+        if key not in self.owned:
+            self[key] = self[key].copy() if key in self else np.zeros(key.shape, key.dtype)
+            self.owned.add(key)
+        return self[key]
 
 
 def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), targets=None):
-    """Backpropagate ``seeds`` (∂L/∂root) through the graph. Returns the gradients of the
-    leaves reached and of the nodes whose ids are ``wanted`` (and of retain_grad tensors);
-    with ``targets`` (ids of nodes and leaves), only nodes with a target below them run."""
+    """Backpropagate ``seeds`` (∂L/∂root): the gradients of the leaves, and of the nodes whose
+    ids are ``wanted`` or that are retained; only nodes above some ``targets`` id run."""
+    retain_graph = create_graph if retain_graph is None else retain_graph
     grads, found = _Gradients(), {}
     for root, seed in zip(roots, seeds, strict=True):
         grads.add(root.grad_fn or root, seed if create_graph else seed.data)
@@ -307,56 +251,18 @@ def _leading_to(order: list[Function], targets: set[int]) -> set[int]:
     return needed
 
 
-def _seed(output: Any, gradient: Any, caller: str, k: int = 0) -> Tensor:
-    """∂L/∂output, checked; ones for a scalar output when no gradient is given."""
-    if not isinstance(output, Tensor):
-        raise TypeError(f"{caller}: output {k} is a {type(output).__name__}, not a Tensor")
-    if not output.requires_grad:
-        raise RuntimeError(
-            f"{caller}: output {k} (shape {output.shape}) does not require grad and has no "
-            "grad_fn: nothing it was computed from requires grad (or it ran under no_grad)"
-        )
-    if gradient is None and output.size != 1:
-        raise RuntimeError(
-            f"{caller}: output {k} has shape {output.shape}, not a scalar; pass the gradient "
-            "∂L/∂output explicitly (a tensor of that shape) for non-scalar outputs"
-        )
-    if gradient is None:
-        return Tensor._wrap(np.ones(output.shape, output.dtype))
-    seed = Tensor.of(gradient, output.dtype)
-    if seed.shape != output.shape:
-        raise ValueError(
-            f"{caller}: the gradient for output {k} has shape {seed.shape}, but the output "
-            f"has shape {output.shape}"
-        )
-    return seed
-
-
-def _hand_out(g: Any, given: set[int]) -> Tensor:
-    """Gradient g as a Tensor that shares memory with nothing handed out before (``given``:
-    ids of those arrays): a later in-place update of one gradient must not change another."""
-    array = g.data if isinstance(g, Tensor) else g
-    if id(array) in given or array.base is not None:
-        with enable_grad():  # a copy that stays in the gradient's graph, if it has one
-            g = g + 0 if isinstance(g, Tensor) else g.copy()
-    given.add(id(g.data if isinstance(g, Tensor) else g))
-    return g if isinstance(g, Tensor) else Tensor._wrap(g)
-
-
 def backward(
     tensor: Tensor, gradient: Any = None, retain_graph: bool | None = None, create_graph=False
 ) -> None:
-    """Accumulate ∂tensor/∂leaf into ``leaf.grad`` for every leaf that requires grad, and
-    into ``.grad`` of every ``retain_grad`` tensor. The graph's saved arrays are freed
-    afterwards unless ``retain_graph`` (default: ``create_graph``)."""
-    seed = _seed(tensor, gradient, "backward")
-    retain = create_graph if retain_graph is None else retain_graph
-    grads, found = _run_backward([tensor], [seed], retain, create_graph)
+    """Add ∂tensor/∂t to ``t.grad`` for each leaf t that requires grad and each retained t;
+    then free what the graph saved, unless ``retain_graph`` (default: ``create_graph``)."""
+    seed = safety.check_seed(tensor, gradient, "backward")
+    grads, found = _run_backward([tensor], [seed], retain_graph, create_graph)
     given, targets = {id(seed.data)}, {node.retained(): g for node, g in found.items()}
     targets.update(grads)  # a leaf's own gradient wins (a retained tensor made a leaf since)
     for t, g in targets.items():
         if t is not None:
-            t.grad = _hand_out(g, given) if t.grad is None else t.grad + g
+            t.grad = safety.hand_out(g, given) if t.grad is None else t.grad + g
 
 
 def grad(
@@ -371,23 +277,16 @@ def grad(
     ``.grad``. With ``create_graph`` the results can be differentiated again."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor | np.ndarray):
-        grad_outputs = [grad_outputs]
+    if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
+        grad_outputs = [None] * len(outputs) if grad_outputs is None else [grad_outputs]
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad: got {len(outputs)} outputs but {len(grad_outputs)} gradients")
-    for k, t in enumerate(inputs):
-        if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError(
-                f"grad: input {k} ({getattr(t, 'shape', type(t).__name__)}) does not require "
-                "grad; call requires_grad_() on it before computing the outputs"
-            )
-    seeds = [_seed(out, g, "grad", k) for k, (out, g) in enumerate(zip(outputs, grad_outputs))]
+    safety.check_inputs(inputs)
+    pairs = enumerate(zip(outputs, grad_outputs, strict=True))
+    seeds = [safety.check_seed(out, g, "grad", k) for k, (out, g) in pairs]
     keys = [t.grad_fn or t for t in inputs]
-    retain = create_graph if retain_graph is None else retain_graph
     ids = set(map(id, keys))
-    grads, found = _run_backward(outputs, seeds, retain, create_graph, ids, ids)
+    grads, found = _run_backward(outputs, seeds, retain_graph, create_graph, ids, ids)
     given, results = {id(s.data) for s in seeds}, []
     for k, key in enumerate(keys):
         g = found.get(key) if isinstance(key, Function) else grads.get(key)
@@ -396,5 +295,5 @@ def grad(
                 f"grad: input {k} (shape {inputs[k].shape}) was not used to compute the "
                 "outputs; pass allow_unused=True to get None for it"
             )
-        results.append(None if g is None else _hand_out(g, given))
+        results.append(None if g is None else safety.hand_out(g, given))
     return tuple(results)

@@ -5,7 +5,7 @@ Notation: y is the op's output, g = ∂L/∂y the gradient arriving from above. 
 functions: the engine calls it with arrays (fast), or with Tensors under
 ``create_graph=True`` (Tensor runs numpy's functions as its own ops), so the derivative can
 be differentiated again. Gradients may keep y's broadcast shape: the engine sums them back to
-each input's shape (``autograd.sum_to``), so no op undoes broadcasting itself.
+each input's shape (:func:`sum_to`, below), so no op undoes broadcasting itself.
 """
 
 from __future__ import annotations
@@ -14,8 +14,26 @@ from typing import Any
 
 import numpy as np
 
-from .autograd import Function, sum_to
+from .autograd import Function
 from .tensor import Tensor
+
+
+def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
+    """g summed over the axes that broadcasting added or stretched, so it has ``shape``.
+
+    The one place where broadcasting is undone (the engine calls it on every gradient that
+    does not fit its input); g is an ndarray or a Tensor.
+    """
+    lead = g.ndim - len(shape)
+    if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:], strict=True)):
+        if g.size == int(np.prod(shape)):  # only size-1 axes differ: (out,) for (1, out)
+            return g.reshape(shape)
+        raise ValueError(f"sum_to: cannot sum shape {g.shape} down to {shape}")
+    stretched = [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
+    axes = tuple(range(lead)) + tuple(stretched)
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape) if axes or lead else g
+
+
 
 # --------------------------------------------------------------------------- arithmetic
 

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import autograd
+from .tensor import Tensor
 
 if TYPE_CHECKING:
     from .autograd import Function
-    from .tensor import Tensor
 
 __all__ = ["AnomalyError", "SavedTensorModifiedError"]
 
@@ -150,6 +150,61 @@ def writing(tensor: Tensor, action: str) -> Iterator[np.ndarray]:
             a.setflags(False)
 
 
+def op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exception:
+    """numpy's error inside an op, with the op's name and the input shapes and dtypes."""
+    if str(error).startswith(f"{name}:"):
+        return error
+    shapes, dtypes = (", ".join(str(getattr(t, a)) for t in inputs) for a in ("shape", "dtype"))
+    kind = next(k for k in (IndexError, TypeError, ValueError) if isinstance(error, k))
+    return kind(f"{name}: {error} (input shapes {shapes}; dtypes {dtypes})")
+
+
+def check_seed(output: Any, gradient: Any, caller: str, k: int = 0) -> Tensor:
+    """∂L/∂output, checked; ones for a scalar output when no gradient is given."""
+    if not isinstance(output, Tensor):
+        raise TypeError(f"{caller}: output {k} is a {type(output).__name__}, not a Tensor")
+    if not output.requires_grad:
+        raise RuntimeError(
+            f"{caller}: output {k} (shape {output.shape}) does not require grad and has no "
+            "grad_fn: nothing it was computed from requires grad (or it ran under no_grad)"
+        )
+    if gradient is None and output.size != 1:
+        raise RuntimeError(
+            f"{caller}: output {k} has shape {output.shape}, not a scalar; pass the gradient "
+            "∂L/∂output explicitly (a tensor of that shape) for non-scalar outputs"
+        )
+    if gradient is None:
+        return Tensor._wrap(np.ones(output.shape, output.dtype))
+    seed = Tensor.of(gradient, output.dtype)
+    if seed.shape != output.shape:
+        raise ValueError(
+            f"{caller}: the gradient for output {k} has shape {seed.shape}, but the output "
+            f"has shape {output.shape}"
+        )
+    return seed
+
+
+def check_inputs(inputs: Sequence[Any]) -> None:
+    """What ``grad`` differentiates with respect to must be tensors that require grad."""
+    for k, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(
+                f"grad: input {k} ({getattr(t, 'shape', type(t).__name__)}) does not require "
+                "grad; call requires_grad_() on it before computing the outputs"
+            )
+
+
+def hand_out(g: Any, given: set[int]) -> Tensor:
+    """Gradient g as a Tensor that shares memory with nothing handed out before (``given``:
+    ids of those arrays): a later in-place update of one gradient must not change another."""
+    array = g.data if isinstance(g, Tensor) else g
+    if id(array) in given or array.base is not None:
+        with autograd.enable_grad():  # a copy that stays in the gradient's graph, if it has one
+            g = g + 0 if isinstance(g, Tensor) else g.copy()
+    given.add(id(g.data if isinstance(g, Tensor) else g))
+    return g if isinstance(g, Tensor) else Tensor._wrap(g)
+
+
 class AnomalyError(FloatingPointError):
     """A NaN or infinity produced by an op, found by :func:`detect_anomaly`."""
 
@@ -189,8 +244,6 @@ def check_backward(fn: Function, g: Any, input_grads: Any, create_graph: bool) -
             f"({len(fn.parents)}), got {input_grads!r:.80}"
         )
     if create_graph:
-        from .tensor import Tensor
-
         for input_grad in input_grads:
             if input_grad is not None and not isinstance(input_grad, Tensor):
                 raise TypeError(

@@ -80,8 +80,10 @@ class Tensor:
             like = next(a for a in args if isinstance(a, Tensor)).dtype
             return op.apply(*[Tensor.of(a, like) for a in args])
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        if ufunc.types[0][-1] not in "?" and ufunc.__name__ not in _PIECEWISE_CONSTANT and any(
-            isinstance(a, Tensor) and a.requires_grad for a in args
+        if (
+            ufunc.types[0][-1] not in "?"
+            and ufunc.__name__ not in _PIECEWISE_CONSTANT
+            and any(isinstance(a, Tensor) and a.requires_grad for a in args)
         ):
             raise TypeError(
                 f"np.{ufunc.__name__} has no derivative in tinygrad_seq; compute it on "
