@@ -133,7 +133,7 @@ class Function:
         fn.shape, fn.dtype = data.shape, data.dtype
         fn.saved = inputs if cls.save_inputs else ()
         fn.out_data = data if cls.save_output else None
-        fn.guard = safety.SavedGuard.of(fn)  # read-only while saved; versions to check
+        fn.guard = safety.SavedGuard.of(fn, data)  # read-only while saved; versions
         if mode.keep_outputs:
             fn.out = weakref.ref(out)
         return out

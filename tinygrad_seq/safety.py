@@ -63,14 +63,19 @@ class SavedGuard:
     __slots__ = ("entries", "locked")
 
     @staticmethod
-    def of(fn: Function) -> SavedGuard | None:
+    def of(fn: Function, out: np.ndarray) -> SavedGuard | None:
+        """The guard of a new node: what it saved, and the version of the memory its output
+        is a view of (a later in-place change there changes the output's values too)."""
         saved = [(t, t.data) for t in fn.saved]
         if fn.out_data is not None:
             saved.append((None, fn.out_data))
-        if not saved:
+        viewed = _chain(out)[-1] if isinstance(out.base, np.ndarray) else None
+        if not saved and viewed is None:
             return None
         guard = SavedGuard()
         guard.entries, guard.locked = [], []
+        if viewed is not None:
+            guard.entries.append((None, out, viewed, _versions.get(id(viewed), 0)))
         for tensor, array in saved:
             chain = _chain(array)
             guard.entries.append((tensor, array, chain[-1], _versions.get(id(chain[-1]), 0)))
@@ -89,7 +94,7 @@ class SavedGuard:
         for tensor, array, owner, expected in self.entries:
             found = _versions.get(id(owner), 0)
             if found != expected or (tensor is not None and tensor.data is not array):
-                what = "its input" if tensor is not None else "its output"
+                what = "its output" if tensor is None else "an input"
                 raise SavedTensorModifiedError(
                     f"backward: {what} of shape {array.shape} saved by '{fn.name}' was modified "
                     f"by an in-place operation (version {found}; expected version {expected}"
@@ -126,28 +131,44 @@ def check_saved(fn: Function) -> Sequence[Tensor]:
     return fn.saved
 
 
+def _set_version(owner: np.ndarray, value: int) -> None:
+    if id(owner) not in _versions:
+        weakref.finalize(owner, _versions.pop, id(owner), None)
+    _versions[id(owner)] = value
+
+
 @contextlib.contextmanager
 def writing(tensor: Tensor, action: str) -> Iterator[np.ndarray]:
     """Write into ``tensor``'s array in place: the version of its memory goes up, and the
-    read-only flag that saved arrays carry is lifted for the moment of the write."""
+    read-only flag of saved arrays (and of views made from them since) is lifted for the
+    moment of the write."""
     chain = _chain(tensor.data)
-    ours = [a for a in reversed(chain) if id(a) in _locks]  # the memory owner first
+    ours = any(id(a) in _locks for a in chain)
+    flipped = [a for a in reversed(chain) if ours and not a.flags.writeable]  # owner first
     try:
-        for a in ours:
+        for a in flipped:
             a.setflags(True)
+    except ValueError:
+        flipped = flipped[: flipped.index(a)]
+    try:
         if not tensor.data.flags.writeable:
             raise ValueError(
                 f"{action}: the tensor of shape {tensor.shape} is a read-only view (made by "
                 "expand or broadcast_to, or read-only in numpy); write into a .clone() instead"
             )
-        owner = chain[-1]
-        if id(owner) not in _versions:
-            weakref.finalize(owner, _versions.pop, id(owner), None)
-        _versions[id(owner)] = _versions.get(id(owner), 0) + 1
+        _set_version(chain[-1], _versions.get(id(chain[-1]), 0) + 1)
         yield tensor.data
     finally:
-        for a in reversed(ours):
+        for a in reversed(flipped):
             a.setflags(False)
+
+
+def replace_array(tensor: Tensor, array: np.ndarray, action: str) -> None:
+    """Give ``tensor`` a new array (``Module.to``): counted as an in-place change."""
+    with writing(tensor, action):
+        pass
+    _set_version(_chain(array)[-1], version(tensor.data))
+    tensor.data = array
 
 
 def op_error(name: str, inputs: Sequence[Tensor], error: Exception) -> Exception:

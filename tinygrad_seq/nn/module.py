@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..safety import writing
+from ..safety import replace_array, writing
 from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
 
 __all__ = ["Module", "Parameter"]
@@ -161,9 +161,7 @@ class Module:
             raise TypeError(f"to: parameters must stay floating point, got dtype {dtype}")
         params = list(self.parameters())
         for param in params:
-            with writing(param, f"to({dtype})"):  # a graph that saved it raises in backward
-                pass
-            param.data = param.data.astype(dtype)
+            replace_array(param, param.data.astype(dtype), f"to({dtype})")
             if param.grad is not None:
                 param.grad = Tensor(param.grad.data.astype(dtype))
         return self
