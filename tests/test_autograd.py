@@ -9,6 +9,7 @@ import pytest
 
 import tinygrad_seq as ts
 from tinygrad_seq.autograd import Function
+from tinygrad_seq.testing import gradcheck
 
 
 def leaf(values, dtype=np.float64):
@@ -475,3 +476,102 @@ def test_a_retained_tensor_made_a_leaf_keeps_its_leaf_gradient():
     (u + y * 3).sum().backward()
     np.testing.assert_array_equal(y.grad.data, [3.0, 3.0])
     np.testing.assert_array_equal(x.grad.data, [2.0, 2.0])
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def test_pow_exponent_gradient_at_a_zero_base_is_pytorchs():
+    a = ts.tensor([0.0, 0.0, 0.0], dtype=np.float64, requires_grad=True)
+    b = ts.tensor([-1.5, 0.0, 2.0], dtype=np.float64, requires_grad=True)
+    (a**b).sum().backward()
+    np.testing.assert_array_equal(b.grad.data, [-np.inf, 0.0, 0.0])
+    assert a.grad.data[1] == 0.0 and a.grad.data[2] == 0.0
+
+
+def test_pow_mixed_second_derivative_is_symmetric_where_the_exponent_is_zero():
+    a = ts.tensor(0.75, dtype=np.float64, requires_grad=True)
+    b = ts.tensor(0.0, dtype=np.float64, requires_grad=True)
+    grad_a, grad_b = ts.grad(a**b, [a, b], create_graph=True)
+    (ab,) = ts.grad(grad_a, b)
+    (ba,) = ts.grad(grad_b, a)
+    np.testing.assert_allclose([ab.item(), ba.item()], [1 / 0.75, 1 / 0.75], rtol=1e-14)
+
+
+def _second_derivative(x):
+    """f'' for f(x) = (x² + 0.5)^x, in closed form: f = e^u, u = x·ln(x² + 0.5)."""
+    q = x * x + 0.5
+    u1 = np.log(q) + 2 * x * x / q
+    u2 = 2 * x / q + (4 * x * q - 4 * x**3) / q**2
+    return q**x * (u1 * u1 + u2)
+
+
+@pytest.mark.parametrize("at", [1.0, 0.5, 1.7])
+def test_pow_second_and_third_derivatives_where_the_exponent_meets_one(at):
+    x = ts.tensor(at, dtype=np.float64, requires_grad=True)
+    (g1,) = ts.grad((x * x + 0.5) ** x, x, create_graph=True)
+    (g2,) = ts.grad(g1, x, create_graph=True)
+    (g3,) = ts.grad(g2, x)
+    np.testing.assert_allclose(g2.item(), _second_derivative(at), rtol=1e-12)
+    h = 1e-5
+    third = (_second_derivative(at + h) - _second_derivative(at - h)) / (2 * h)
+    np.testing.assert_allclose(g3.item(), third, rtol=1e-8)
+
+
+def test_linear_accepts_a_bias_of_shape_one_by_out():
+    rng = np.random.default_rng(3)
+    x = leaf(rng.standard_normal((4, 3)))
+    w = leaf(rng.standard_normal((2, 3)))
+    b = leaf(rng.standard_normal((1, 2)))
+    assert gradcheck(lambda x, w, b: ts.functional.linear(x, w, b), [x, w, b])
+    assert b.grad is None  # gradcheck uses ts.grad
+    ts.functional.linear(x, w, b).sum().backward()
+    assert b.grad.shape == (1, 2)
+
+
+def test_grad_mode_is_per_thread():
+    import threading
+
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def toggle():
+        for _ in range(3000):
+            with ts.no_grad():
+                if ts.is_grad_enabled():
+                    errors.append("grad enabled inside no_grad")
+        stop.set()
+
+    def train():
+        w = leaf([0.5, -0.25])
+        steps = 0
+        while not stop.is_set() or steps < 200:
+            loss = (w * w).sum()
+            if not loss.requires_grad:
+                errors.append("a step recorded no graph")
+                break
+            loss.backward()
+            steps += 1
+
+    threads = [threading.Thread(target=toggle) for _ in range(2)]
+    threads.append(threading.Thread(target=train))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
+    assert ts.is_grad_enabled()
+
+
+def test_a_backward_returning_the_wrong_number_of_gradients_is_named():
+    class Twice(ts.Function):
+        name = "twice"
+
+        def forward(self, x):
+            return 2 * x
+
+        def backward(self, g, x):
+            return g * 2, g
+
+    with pytest.raises(TypeError, match="twice.backward must return a tuple with one entry"):
+        Twice.apply(leaf([1.0])).sum().backward()

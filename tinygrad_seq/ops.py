@@ -130,8 +130,10 @@ class Pow(Function):
     save_output = True
 
     def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        return a**b
+        with np.errstate(divide="ignore"):  # 0 ** −1 = inf, as in PyTorch
+            return a**b
 
+    @np.errstate(divide="ignore", invalid="ignore")  # the infinities at a = 0, replaced below
     def backward(self, g: Any, a: Any, b: Any) -> tuple[Any, Any]:
         grad_a = grad_b = None
         zero_a = a == 0
