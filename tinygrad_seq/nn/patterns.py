@@ -60,6 +60,7 @@ class ManyToOne(Module):
 
     def __init__(self, cell: Any, out_features: int) -> None:
         super().__init__()
+        check_cell(cell, "ManyToOne")
         self.encoder = Recurrent(cell)
         hidden_size = size_of(cell, "hidden_size", "ManyToOne")
         self.head = Linear(hidden_size, out_features, dtype=parameter_dtype(cell))
@@ -78,6 +79,7 @@ class ManyToMany(Module):
 
     def __init__(self, cell: Any, out_features: int) -> None:
         super().__init__()
+        check_cell(cell, "ManyToMany")
         self.encoder = Recurrent(cell)
         hidden_size = size_of(cell, "hidden_size", "ManyToMany")
         self.head = Linear(hidden_size, out_features, dtype=parameter_dtype(cell))
