@@ -104,8 +104,8 @@ class Recurrent(Module):
         states: list[State] = [None] * T
         for t in reversed(range(T)) if self.reverse else range(T):
             if valid is None or valid[t].all():
-                state = step_of(cell, x[t], state)
-                outputs[t] = output_of(cell, state)
+                state = step_of(cell, x[t], state)  # state_t = cell(x_t, state_{t−1})
+                outputs[t] = output_of(cell, state)  # h_t = cell.output(state_t)
             elif valid[t].any() or state is None:
                 # Some sequences have ended (or not begun): they keep their state, output zeros.
                 state = _select(valid[t], step_of(cell, x[t], state), state)
