@@ -496,3 +496,45 @@ def test_truncated_bptt_refuses_a_model_that_reads_backwards(model, flag):
     full = model(x)[0].sum()
     full.backward()
     assert result.losses == pytest.approx([full.item()], rel=1e-12)
+
+
+# --------------------------------------------------------------------------- initial states
+
+
+class LearnedStart(PlainElman):
+    """A plain Module whose initial state is a float32 parameter it learns."""
+
+    def __init__(self, rng):
+        super().__init__(rng)
+        self.h0 = nn.Parameter(np.full((1, H), 0.5, dtype=np.float32))
+        self.asked = []
+
+    def initial_state(self, batch_size, dtype=None):
+        self.asked.append(dtype)
+        return self.h0.expand(batch_size, H)
+
+
+def test_the_driver_asks_for_the_dtype_when_it_can_and_casts_when_it_cannot():
+    x = sequence(T=2, B=2)
+    cell = LearnedStart(np.random.default_rng(0))
+    outputs, _ = nn.Recurrent(cell)(x)
+    assert cell.asked == [np.float64]  # passed on, and ignored by this cell: cast instead
+    h1 = np.tanh(x.data[0] @ cell.U.data.T + 0.5 * np.ones((2, H)) @ cell.W.data.T)
+    np.testing.assert_allclose(outputs.data[0], h1, atol=1e-7)
+    assert outputs.dtype == F64
+    outputs.sum().backward()  # the cast is differentiable: the learned start learns
+    assert cell.h0.grad.dtype == np.float32
+
+    def loss_of(h0):  # the same two steps in numpy, for central differences
+        h, total = np.broadcast_to(h0, (2, H)), 0.0
+        for x_t in x.data:
+            h = np.tanh(x_t @ cell.U.data.T + h @ cell.W.data.T)
+            total += h.sum()
+        return total
+
+    eye, eps = np.eye(H)[:, None, :], 1e-6
+    numeric = [(loss_of(0.5 + eps * e) - loss_of(0.5 - eps * e)) / (2 * eps) for e in eye]
+    np.testing.assert_allclose(cell.h0.grad.data[0], numeric, rtol=1e-5)
+    pair = PlainPair(np.random.default_rng(0))  # initial_state(batch_size): float32 zeros
+    _, final = nn.Recurrent(pair)(x)
+    assert all(t.dtype == F64 for t in final)
