@@ -31,7 +31,7 @@ from tqdm import tqdm
 import tinygrad_seq as ts
 from tinygrad_seq import functional as F
 from tinygrad_seq import nn
-from tinygrad_seq.data import CharVocab, names
+from tinygrad_seq.data import CharVocab, names, pad_sequence
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="a few steps, for the test suite")
@@ -59,14 +59,10 @@ print(
 
 def batch_of(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Inputs ".mary" and targets "mary." as (T, B) ids, padded (inputs with ".", targets PAD)."""
-    T = max(len(w) for w in words) + 1
-    inputs = np.full((T, len(words)), vocab.index["."], dtype=np.int64)
-    targets = np.full((T, len(words)), PAD, dtype=np.int64)
-    for k, word in enumerate(words):
-        ids = vocab.encode("." + word + ".")
-        inputs[: len(ids) - 1, k] = ids[:-1]
-        targets[: len(ids) - 1, k] = ids[1:]
-    return inputs, targets
+    framed = [vocab.encode("." + word + ".") for word in words]
+    inputs = pad_sequence([ids[:-1] for ids in framed], padding_value=vocab.index["."])
+    targets = pad_sequence([ids[1:] for ids in framed], padding_value=PAD)
+    return inputs.numpy(), targets.numpy()
 
 
 class CharModel(nn.Module):

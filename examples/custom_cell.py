@@ -1,9 +1,9 @@
 """Write your own recurrent cell in a few lines; get training, truncated BPTT and
 gradient-flow pictures for free.
 
-A cell only has to follow the **Cell protocol**: ``forward(x_t, state) -> state`` (plus
-``initial_state`` and ``output``, which ``nn.Cell`` provides for a one-tensor state). Here
-it is the Minimal Gated Unit (Zhou et al. 2016), an LSTM cut down to one gate:
+A cell only has to follow the **Cell protocol**: ``forward(x_t, state) -> state``, the first
+step getting ``state=None`` (``initial_state`` and ``output`` are optional). Here it is the
+Minimal Gated Unit (Zhou et al. 2016), an LSTM cut down to one gate:
 
     f_t = σ(W_f·[x_t, h_{t−1}] + β_f)                 forget gate
     h̃_t = tanh(W_h·[x_t, f_t ⊙ h_{t−1}] + β_h)        candidate

@@ -34,7 +34,7 @@ from tqdm import tqdm
 import tinygrad_seq as ts
 from tinygrad_seq import functional as F
 from tinygrad_seq import nn
-from tinygrad_seq.data import CharVocab, date_pairs
+from tinygrad_seq.data import CharVocab, date_pairs, lengths_of, pad_sequence
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="a few steps, for the test suite")
@@ -58,11 +58,8 @@ print(f"{len(source_vocab)} source characters, {len(target_vocab)} target charac
 
 def encode_sources(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Character ids (T, B), time-first, padded to the longest text, and the true lengths."""
-    lengths = np.array([len(t) for t in texts])
-    ids = np.zeros((lengths.max(), len(texts)), dtype=np.int64)  # padding is never read
-    for k, text in enumerate(texts):
-        ids[: len(text), k] = source_vocab.encode(text)
-    return ids, lengths
+    ids = [source_vocab.encode(text) for text in texts]
+    return pad_sequence(ids).numpy(), lengths_of(ids)  # the padding is never read
 
 
 def encode_targets(texts: list[str]) -> np.ndarray:

@@ -10,7 +10,7 @@ trains the one-step RNN (``ManyToOne`` on sequences of length T = 1) to classify
 moons, a 2-D toy problem that no straight line separates.
 
 Target: ≥ 97% accuracy on 1,000 held-out points.
-Measured (full mode, 600 steps, 2 cores): 98.8% held-out accuracy, in 1.2 s;
+Measured (full mode, 600 steps, 2 cores): 99.0% held-out accuracy, in 2.6 s for the script;
 the cell and Linear + tanh agree to 3e−08 (float32 rounding).
 
     python examples/one_to_one.py [--quick] [--out examples/out] [--seed 0]
@@ -27,7 +27,7 @@ from tqdm import tqdm
 import tinygrad_seq as ts
 from tinygrad_seq import functional as F
 from tinygrad_seq import nn
-from tinygrad_seq.data import two_moons
+from tinygrad_seq.data import DataLoader, TensorDataset, two_moons
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="a few steps, for the test suite")
@@ -61,15 +61,25 @@ model = nn.ManyToOne(cell, 2)  # reads a sequence of length 1, answers from s_1
 optimizer = ts.optim.Adam(model.parameters(), lr=0.02)
 
 
-def as_sequence(points: np.ndarray) -> ts.Tensor:
+def as_sequence(points: np.ndarray | ts.Tensor) -> ts.Tensor:
     """(N, 2) points as a (T=1, N, 2) sequence: one time step per example."""
-    return ts.tensor(points[None])
+    return ts.tensor(points).unsqueeze(0)
 
 
+# Batches of 128 in a new random order every pass over the training set (an epoch).
+loader = DataLoader(TensorDataset(x_train, y_train), batch_size=128, shuffle=True, generator=rng)
+
+
+def epoch_after_epoch(loader: DataLoader):
+    while True:
+        yield from loader
+
+
+batches = epoch_after_epoch(loader)
 progress = tqdm(range(steps), desc="one-to-one", disable=args.quick)
 for _ in progress:
-    batch = rng.integers(0, len(x_train), 128)
-    loss = F.cross_entropy(model(as_sequence(x_train[batch])), y_train[batch])
+    x_batch, y_batch = next(batches)
+    loss = F.cross_entropy(model(as_sequence(x_batch)), y_batch)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

@@ -21,6 +21,7 @@ import numpy as np
 from .. import functional as F
 from ..autograd import no_grad
 from ..tensor import Tensor, default_generator
+from .cells import check_cell, initial_state_of, output_of, parameter_dtype, size_of, step_of
 from .layers import Embedding, Linear
 from .module import Module
 from .recurrent import Recurrent
@@ -59,12 +60,14 @@ class ManyToOne(Module):
 
     def __init__(self, cell: Any, out_features: int) -> None:
         super().__init__()
+        check_cell(cell, "ManyToOne")
         self.encoder = Recurrent(cell)
-        self.head = Linear(cell.hidden_size, out_features, dtype=_dtype_of(cell))
+        hidden_size = size_of(cell, "hidden_size", "ManyToOne")
+        self.head = Linear(hidden_size, out_features, dtype=parameter_dtype(cell))
 
     def forward(self, x: Tensor, lengths: Any = None) -> Tensor:
         _, state = self.encoder(x, lengths=lengths)
-        return self.head(self.encoder.cell.output(state))
+        return self.head(output_of(self.encoder.cell, state))
 
 
 class ManyToMany(Module):
@@ -76,8 +79,10 @@ class ManyToMany(Module):
 
     def __init__(self, cell: Any, out_features: int) -> None:
         super().__init__()
+        check_cell(cell, "ManyToMany")
         self.encoder = Recurrent(cell)
-        self.head = Linear(cell.hidden_size, out_features, dtype=_dtype_of(cell))
+        hidden_size = size_of(cell, "hidden_size", "ManyToMany")
+        self.head = Linear(hidden_size, out_features, dtype=parameter_dtype(cell))
 
     def forward(self, x: Tensor, lengths: Any = None) -> Tensor:
         outputs, _ = self.encoder(x, lengths=lengths)
@@ -98,11 +103,14 @@ class OneToMany(Module):
         self, cell: Any, feature_size: int, vocab_size: int, rng: np.random.Generator | None = None
     ) -> None:
         super().__init__()
-        dtype = _dtype_of(cell)
+        check_cell(cell, "OneToMany")
+        dtype, width = parameter_dtype(cell), size_of(cell, "input_size", "OneToMany")
         self.cell = cell
-        self.project = Linear(feature_size, cell.input_size, dtype=dtype, rng=rng)
-        self.embed = Embedding(vocab_size, cell.input_size, dtype=dtype, rng=rng)
-        self.head = Linear(cell.hidden_size, vocab_size, dtype=dtype, rng=rng)
+        self.project = Linear(feature_size, width, dtype=dtype, rng=rng)
+        self.embed = Embedding(vocab_size, width, dtype=dtype, rng=rng)
+        self.head = Linear(
+            size_of(cell, "hidden_size", "OneToMany"), vocab_size, dtype=dtype, rng=rng
+        )
         self.driver = Recurrent(cell)
 
     def forward(self, features: Tensor, targets: Any) -> Tensor:
@@ -123,11 +131,11 @@ class OneToMany(Module):
     ) -> np.ndarray:
         """Token ids (max_length, B): greedy when ``temperature`` is 0, else sampled."""
         x = self.project(features)
-        state = self.cell.initial_state(x.shape[0], dtype=x.dtype)
+        state = initial_state_of(self.cell, x.shape[0], x.dtype)
         tokens = []
         for _ in range(max_length):
-            state = self.cell(x, state)
-            token = sample(self.head(self.cell.output(state)), temperature, rng)
+            state = step_of(self.cell, x, state)
+            token = sample(self.head(output_of(self.cell, state)), temperature, rng)
             tokens.append(token)
             x = self.embed(token)
         return np.stack(tokens)
@@ -153,23 +161,28 @@ class Seq2Seq(Module):
         rng: np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        if encoder_cell.hidden_size != decoder_cell.hidden_size:
+        check_cell(encoder_cell, "Seq2Seq")
+        check_cell(decoder_cell, "Seq2Seq")
+        hidden_size = size_of(decoder_cell, "hidden_size", "Seq2Seq")
+        if size_of(encoder_cell, "hidden_size", "Seq2Seq") != hidden_size:
             raise ValueError(
                 f"Seq2Seq: the encoder's hidden_size ({encoder_cell.hidden_size}) must equal "
-                f"the decoder's ({decoder_cell.hidden_size}): its final state starts the decoder"
+                f"the decoder's ({hidden_size}): its final state starts the decoder"
             )
         if not 0 <= start_token < target_vocab:
             raise ValueError(
                 f"Seq2Seq: start_token {start_token} is not in the target vocabulary of "
                 f"{target_vocab}"
             )
-        dtype = _dtype_of(decoder_cell)
+        dtype = parameter_dtype(decoder_cell)
         self.start_token = start_token
-        self.source_embed = Embedding(source_vocab, encoder_cell.input_size, dtype=dtype, rng=rng)
-        self.target_embed = Embedding(target_vocab, decoder_cell.input_size, dtype=dtype, rng=rng)
+        source_width = size_of(encoder_cell, "input_size", "Seq2Seq")
+        target_width = size_of(decoder_cell, "input_size", "Seq2Seq")
+        self.source_embed = Embedding(source_vocab, source_width, dtype=dtype, rng=rng)
+        self.target_embed = Embedding(target_vocab, target_width, dtype=dtype, rng=rng)
         self.encoder = Recurrent(encoder_cell)
         self.decoder = Recurrent(decoder_cell)
-        self.head = Linear(decoder_cell.hidden_size, target_vocab, dtype=dtype, rng=rng)
+        self.head = Linear(hidden_size, target_vocab, dtype=dtype, rng=rng)
 
     def encode(self, source: Any, source_lengths: Any = None) -> Any:
         """The encoder's final state: a summary of the whole source sequence."""
@@ -205,8 +218,8 @@ class Seq2Seq(Module):
         token = np.full(batch, self.start_token, dtype=np.int64)
         tokens = []
         for _ in range(max_length):
-            state = cell(self.target_embed(token), state)
-            token = sample(self.head(cell.output(state)), temperature, rng)
+            state = step_of(cell, self.target_embed(token), state)
+            token = sample(self.head(output_of(cell, state)), temperature, rng)
             tokens.append(token)
         return np.stack(tokens)
 
@@ -219,8 +232,3 @@ def _token_ids(tokens: Any, where: str) -> np.ndarray:
             f"{ids.shape} and dtype {ids.dtype}"
         )
     return ids
-
-
-def _dtype_of(cell: Any) -> Any:
-    first = next(iter(cell.parameters()), None) if hasattr(cell, "parameters") else None
-    return first.dtype if first is not None else None

@@ -2,7 +2,7 @@
 
 ``Recurrent(cell)`` unrolls any cell of the Cell protocol (see :mod:`.cells`) over time:
 
-    state_0 = state (or cell.initial_state(B)),   state_t = cell(x_t, state_{t−1}),
+    state_0 = state (or cell.initial_state(B), or None),   state_t = cell(x_t, state_{t−1}),
     outputs[t] = cell.output(state_t).
 
 Backpropagation through time needs nothing more: the unrolled loop is an ordinary graph, and
@@ -24,7 +24,18 @@ import numpy as np
 from .. import functional as F
 from .. import kernels
 from ..tensor import Tensor, default_generator, zeros_like
-from .cells import Cell, GRUCell, LSTMCell, RNNCell, State
+from .cells import (
+    Cell,
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+    State,
+    check_cell,
+    initial_state_of,
+    map_state,
+    output_of,
+    step_of,
+)
 from .module import Module
 
 __all__ = ["GRU", "LSTM", "RNN", "Recurrent"]
@@ -36,7 +47,8 @@ class Recurrent(Module):
     ``x`` is (T, B, D), or (B, T, D) with ``batch_first``. Returns ``(outputs, final_state)``:
     ``outputs`` stacks ``cell.output(state_t)`` over the steps, (T, B, H) (or (B, T, H)), and
     ``final_state`` is the state after the last step, shaped as the cell's state. ``cell`` is
-    any object with ``initial_state``, ``forward`` and ``output`` (a :class:`Cell` or not).
+    any object of the Cell protocol (a :class:`Cell` or a plain Module): without ``state``
+    the first step gets ``cell.initial_state(B)`` if the cell has its own, else None.
 
     ``reverse=True`` reads the sequence backwards, from x_{T−1} to x_0; ``outputs[t]`` is
     still the output at position t (the state after reading x_{T−1} … x_t).
@@ -47,7 +59,9 @@ class Recurrent(Module):
     receives exactly zero gradient, and the output there is zero. ``final_state`` is
     therefore each sequence's state after its own last step. With ``reverse=True`` each
     sequence is read backwards within its own length (from x_{L_b−1} down to x_0), as
-    PyTorch's packed sequences do; its final state is the state at position 0.
+    PyTorch's packed sequences do; its final state is the state at position 0. A sequence
+    that has not started yet while others have (the padding read first when reversed) holds
+    a state of zeros, even for a cell whose first step would get None.
 
     **Per-step states.** With ``keep_states=True``, ``self.states`` is set to the list of
     the T states, indexed by time position (``states[t]`` is the state after reading x_t;
@@ -59,12 +73,7 @@ class Recurrent(Module):
 
     def __init__(self, cell: Any, batch_first: bool = False, reverse: bool = False) -> None:
         super().__init__()
-        missing = [m for m in ("initial_state", "forward", "output") if not hasattr(cell, m)]
-        if missing:
-            raise TypeError(
-                f"Recurrent: {type(cell).__name__} does not follow the Cell protocol; it has no "
-                + ", ".join(missing)
-            )
+        check_cell(cell, "Recurrent")
         self.cell = cell
         self.batch_first = batch_first
         self.reverse = reverse
@@ -87,21 +96,22 @@ class Recurrent(Module):
         if T == 0:
             raise ValueError(f"Recurrent: the sequence has no time steps (input shape {x.shape})")
         valid = None if lengths is None else _step_masks(lengths, T, B)
+        cell = self.cell
         if state is None:
-            state = self.cell.initial_state(B, dtype=x.dtype)
+            state = initial_state_of(cell, B, x.dtype)
 
         outputs: list[Tensor | None] = [None] * T
         states: list[State] = [None] * T
         for t in reversed(range(T)) if self.reverse else range(T):
             if valid is None or valid[t].all():
-                state = self.cell(x[t], state)
-                outputs[t] = self.cell.output(state)
-            elif valid[t].any():
-                # Some sequences have ended: they keep their state and output zeros.
-                state = _select(valid[t], self.cell(x[t], state), state)
-                outputs[t] = F.where(_column(valid[t], 2), self.cell.output(state), 0.0)
+                state = step_of(cell, x[t], state)  # state_t = cell(x_t, state_{t−1})
+                outputs[t] = output_of(cell, state)  # h_t = cell.output(state_t)
+            elif valid[t].any() or state is None:
+                # Some sequences have ended (or not begun): they keep their state, output zeros.
+                state = _select(valid[t], step_of(cell, x[t], state), state)
+                outputs[t] = F.where(_column(valid[t], 2), output_of(cell, state), 0.0)
             else:  # every sequence has ended: nothing to compute
-                outputs[t] = zeros_like(self.cell.output(state))
+                outputs[t] = zeros_like(output_of(cell, state))
             states[t] = state
 
         self.states = states if keep_states else None
@@ -134,10 +144,10 @@ def _column(mask: np.ndarray, ndim: int) -> np.ndarray:
 
 
 def _select(mask: np.ndarray, new: State, old: State) -> State:
-    """``new`` for the sequences where ``mask`` is True, ``old`` elsewhere; states may be tuples."""
-    if isinstance(new, tuple | list):
-        return type(new)(_select(mask, n, o) for n, o in zip(new, old, strict=True))
-    return F.where(_column(mask, new.ndim), new, old)
+    """``new`` for the sequences where ``mask`` is True, ``old`` (None: zeros) elsewhere."""
+    if old is None:
+        old = map_state(zeros_like, new)
+    return map_state(lambda n, o: F.where(_column(mask, n.ndim), n, o), new, old)
 
 
 # --------------------------------------------------------------------------- the layers

@@ -15,6 +15,11 @@ the state is carried from one chunk to the next, but the graph is cut there with
         state = detach_state(state)        # keep the values, forget the graph
 
 :func:`truncated_bptt` is that loop. With k ≥ T there is one chunk and it is full BPTT.
+
+The state carried from chunk to chunk is the state at the *end* of a chunk, which starts the
+next one: that only makes sense for a model that reads forwards in time. A reverse or
+bidirectional model is refused when there is more than one chunk (its backward direction
+would start each chunk from the state of the chunk before, which it has not yet read).
 """
 
 from __future__ import annotations
@@ -24,19 +29,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..tensor import Tensor
+from .cells import map_state
 
 __all__ = ["TruncatedResult", "detach_state", "truncated_bptt"]
 
 
 def detach_state(state: Any) -> Any:
-    """The same state (a Tensor or nested tuples/lists of them) cut from the graph."""
+    """The same state (a Tensor, or tuples, lists and dicts of them) cut from the graph."""
     if state is None:
         return None
-    if isinstance(state, Tensor):
-        return state.detach()
-    if isinstance(state, tuple | list):
-        return type(state)(detach_state(s) for s in state)
-    raise TypeError(f"detach_state: a state holds Tensors or tuples of them, not {type(state)}")
+    try:
+        return map_state(Tensor.detach, state)
+    except TypeError as error:
+        raise TypeError(f"detach_state: {error}") from None
 
 
 @dataclass
@@ -63,12 +68,23 @@ def truncated_bptt(
     to pick the matching targets. With an ``optimizer`` each chunk is one update
     (``zero_grad``, ``backward``, ``step``); without one the chunks' gradients add up in
     ``.grad``, and with ``chunk_size`` ≥ T that is exactly the full-BPTT gradient.
+
+    A model that reads backwards (``reverse=True``, ``bidirectional=True``) is refused unless
+    ``chunk_size`` ≥ T: its state cannot be carried forwards from chunk to chunk.
     """
     if chunk_size < 1:
         raise ValueError(f"truncated_bptt: chunk_size must be at least 1, got {chunk_size}")
     x = x if isinstance(x, Tensor) else Tensor(x)
     time_axis = 1 if getattr(model, "batch_first", False) else 0
     length = x.shape[time_axis]
+    backwards = [flag for flag in ("reverse", "bidirectional") if getattr(model, flag, False)]
+    if backwards and chunk_size < length:
+        raise ValueError(
+            f"truncated_bptt: {type(model).__name__} has {backwards[0]}=True, so it reads the "
+            f"sequence backwards, but the state is carried forwards from one chunk of "
+            f"{chunk_size} steps to the next ({length} steps): truncate a forward-only model, "
+            f"or pass chunk_size >= {length} for full BPTT"
+        )
     losses: list[float] = []
     for start in range(0, length, chunk_size):
         steps = slice(start, min(start + chunk_size, length))

@@ -22,10 +22,11 @@ Time steps are positions in the sequence: ``hidden_norms[t]`` belongs to the sta
 reading x_t (for a reverse direction, after reading x_{T−1} … x_t).
 
 **h and C in a cell's state.** A state that is one Tensor is h_t itself. A state that is a
-tuple has its h_t found by identity: the element that ``cell.output(state)`` returns (for
-the LSTM, ``h`` of ``(h, C)``); the remaining elements form the "cell" part — C_t for the
-LSTM. With more than one remaining element, ``cell_norms`` is the norm of their gradients
-concatenated. Each is the *total* derivative with respect to that tensor of the graph: C_t
+tuple (or a list or dict) has its h_t found by identity: the element that
+``cell.output(state)`` returns (for the LSTM, ``h`` of ``(h, C)``; without ``output``, the
+protocol's default); the remaining elements form the "cell" part — C_t for the LSTM. With
+more than one remaining element, ``cell_norms`` is the norm of their gradients concatenated
+(in the state's order). Each is the *total* derivative with respect to that tensor of the graph: C_t
 is made before h_t = o_t ⊙ tanh(C_t) reads it, so ∂L/∂C_t includes that path, as BPTT's
 δC_t = δh_t ⊙ o_t ⊙ (1 − tanh²C_t) + δC_{t+1} ⊙ f_{t+1} does (bumping C_t *after* the step
 would miss it). A cell whose ``output`` returns a new tensor rather than one of the state's
@@ -48,8 +49,9 @@ from typing import Any
 import numpy as np
 
 from ..autograd import enable_grad, grad, no_grad
+from ..nn.cells import initial_state_of, map_state, output_of, state_tensors
 from ..nn.recurrent import Recurrent, _RecurrentLayer
-from ..tensor import Tensor
+from ..tensor import Tensor, zeros_like
 
 __all__ = [
     "FlowRecorder",
@@ -189,7 +191,8 @@ def step_jacobians(
     with ``part="h"`` only h_t (S = H), holding the rest of the previous state fixed — for
     the LSTM that is the partial ∂h_t/∂h_{t−1} at constant C_{t−1}, whose products are
     *not* ∂h_T/∂h_k (they miss the cell path). For an RNN or GRU both are the same.
-    Row i of J_t[b] is ∂z_t[i]/∂z_{t−1} for example b; J_0 is taken at the initial state.
+    Row i of J_t[b] is ∂z_t[i]/∂z_{t−1} for example b; J_0 is taken at the initial state
+    (zeros for a cell whose first step gets ``state=None``).
     For a reverse direction, "previous" means the step read before: J_t = ∂z_t/∂z_{t+1}.
 
     Computed with the library's autograd, row by row, all rows at once: the batch is
@@ -210,7 +213,9 @@ def step_jacobians(
     T = len(states)
     order = list(reversed(range(T))) if reverse else list(range(T))
     B = inputs[0].shape[0]
-    previous = cell.initial_state(B, dtype=inputs[0].dtype)
+    previous = initial_state_of(cell, B, inputs[0].dtype)
+    if previous is None:
+        previous = map_state(zeros_like, states[order[0]])
     jacobians = []
     for t in order:
         jacobians.append(_one_step_jacobian(cell, inputs[t], previous, part))
@@ -431,7 +436,8 @@ def _cell_inputs(measured: Any, x: Tensor) -> list[np.ndarray]:
     T = len(below[0])
     return [
         np.concatenate(
-            [c.output(states[t]).data for c, states in zip(cells, below, strict=True)], axis=1
+            [output_of(c, states[t]).data for c, states in zip(cells, below, strict=True)],
+            axis=1,
         )
         for t in range(T)
     ]
@@ -441,15 +447,15 @@ def _split_state(cell: Any, state: Any) -> tuple[Tensor, list[Tensor]]:
     """(h_t, [the other elements]) of a state; see the module docstring."""
     if isinstance(state, Tensor):
         return state, []
-    elements = list(state)
-    h = cell.output(state)
+    elements = state_tensors(state)
+    h = output_of(cell, state)
     for index, element in enumerate(elements):
         if element is h:
             return h, elements[:index] + elements[index + 1 :]
     raise ValueError(
         f"gradient flow: {type(cell).__name__}.output(state) returned a tensor that is not one "
-        f"of the {len(elements)} elements of the state tuple, so h_t cannot be found in the "
-        "state; make output(state) return the state element that is h_t (as LSTMCell does)"
+        f"of the {len(elements)} tensors of the state, so h_t cannot be found in the state; "
+        "make output(state) return the state element that is h_t (as LSTMCell does)"
     )
 
 
@@ -501,11 +507,7 @@ def _one_step_jacobian(cell: Any, x_t: np.ndarray, previous: Any, part: str) -> 
     def tile(t: Tensor) -> Tensor:
         return tiled[id(t)] if id(t) in tiled else Tensor(np.tile(t.data, (S, 1)))
 
-    state_in = (
-        tile(previous)
-        if isinstance(previous, Tensor)
-        else type(previous)(tile(t) for t in previous)
-    )
+    state_in = map_state(tile, previous)
     with enable_grad():
         state_out = cell(Tensor(np.tile(x_t, (S, 1))), state_in)
         out_h, out_rest = _split_state(cell, state_out)

@@ -19,8 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from ..autograd import Function, enable_grad, keep_outputs
-from ..nn.cells import GRUCell, LSTMCell, RNNCell
+from ..autograd import Function, enable_grad, keep_outputs, no_grad
+from ..nn.cells import (
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+    check_cell,
+    initial_state_of,
+    map_state,
+    parameter_dtype,
+    size_of,
+    state_tensors,
+    step_of,
+)
 from ..tensor import Tensor
 from .graph import DEFAULT_MAX_NODES, Graph, _draw, _walk
 
@@ -48,28 +59,28 @@ def draw_cell_step(
     The step runs on a copy of ``cell`` (nothing of yours changes) with random x_t and a
     random previous state (``batch`` rows, from ``seed``), both drawn as inputs: x_t,
     h_{t−1} and, for a state pair, C_{t−1}. The outputs h_t (and C_t) are the roots. See the
-    module docstring for where the names come from.
+    module docstring for where the names come from. For a cell without ``initial_state``, a
+    first step from ``state=None`` shows the state's structure.
     """
-    if not all(hasattr(cell, name) for name in ("initial_state", "output", "hidden_size")):
-        raise TypeError(
-            f"draw_cell_step: {type(cell).__name__} is not a recurrent cell (it needs "
-            "initial_state, forward, output and hidden_size)"
-        )
+    check_cell(cell, "draw_cell_step")
     step_cell = copy.deepcopy(cell)
     rng = np.random.default_rng(seed)
-    dtype = next(iter(step_cell.parameters())).dtype if hasattr(step_cell, "parameters") else None
-    x_t = Tensor(rng.uniform(-1, 1, (batch, step_cell.input_size)), dtype=dtype)
+    width = size_of(step_cell, "input_size", "draw_cell_step")
+    x_t = Tensor(rng.uniform(-1, 1, (batch, width)), dtype=parameter_dtype(step_cell))
     x_t.requires_grad_(True)
-    previous = step_cell.initial_state(batch, dtype=x_t.dtype)
-    elements = [previous] if isinstance(previous, Tensor) else list(previous)
+    previous = initial_state_of(step_cell, batch, x_t.dtype)
+    if previous is None:
+        with no_grad():
+            previous = step_of(step_cell, x_t, None)
     start = []
-    for element in elements:
+    for element in state_tensors(previous):
         tensor = Tensor(rng.uniform(-1, 1, element.shape), dtype=element.dtype)
         start.append(tensor.requires_grad_(True))
-    previous = start[0] if isinstance(previous, Tensor) else type(previous)(start)
+    fresh = iter(start)
+    previous = map_state(lambda _: next(fresh), previous)
     with enable_grad(), keep_outputs():  # the results stay linked, to be named by value
-        state = step_cell(x_t, previous)
-    outputs = [state] if isinstance(state, Tensor) else list(state)
+        state = step_of(step_cell, x_t, previous)
+    outputs = state_tensors(state)
 
     names: dict[int, str] = {id(x_t): "x_t"}
     for tensor, name in zip(start, _previous_names(step_cell, len(start)), strict=True):
