@@ -360,7 +360,15 @@ def test_state_dict_layout_and_snapshot():
     assert set(state["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
     assert state["state"][0]["step"] == 3
     assert state["param_groups"] == [
-        {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "params": [0, 1]}
+        {
+            "lr": 0.1,
+            "betas": (0.9, 0.999),
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "amsgrad": False,
+            "decoupled_weight_decay": False,
+            "params": [0, 1],
+        }
     ]
     before = state["state"][0]["exp_avg"].copy()
     feed(params, opt, np.random.default_rng(5), 1)
