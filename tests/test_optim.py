@@ -675,3 +675,19 @@ def test_loads_a_torch_optimizers_state_dict_and_continues_identically(name, kwa
     feed(ours, opt, np.random.default_rng(1), 3)
     for p, q in zip(ours, theirs, strict=True):
         np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_default_options_are_pytorchs(name):
+    torch = pytest.importorskip("torch")
+    ours = getattr(optim, name)([Parameter(np.ones(1))]).defaults
+    theirs = getattr(torch.optim, name)([torch.ones(1, requires_grad=True)]).defaults
+    implementation = {"foreach", "fused", "capturable", "differentiable", "maximize"}
+    assert ours == {k: v for k, v in theirs.items() if k not in implementation}
+
+
+def test_sgd_learning_rate_defaults_to_pytorchs():
+    p = Parameter(np.ones(1))
+    p.grad = ts.tensor(np.ones(1))
+    optim.SGD([p]).step()
+    assert p.data.tolist() == [1 - 1e-3]
