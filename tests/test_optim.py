@@ -696,3 +696,19 @@ def test_sgd_learning_rate_defaults_to_pytorchs():
     p.grad = ts.tensor(np.ones(1))
     optim.SGD([p]).step()
     assert p.data.tolist() == [1 - 1e-3]
+
+
+def test_a_state_dict_from_before_amsgrad_and_decoupled_decay_loads():
+    # Saved by an earlier Adam (or PyTorch before 2.6): the newer options are absent and
+    # load as the behaviour those versions had, as PyTorch's own loader does.
+    params, opt = trained(optim.Adam, {"lr": 0.1})
+    state = opt.state_dict()
+    for group in state["param_groups"]:
+        del group["amsgrad"], group["decoupled_weight_decay"]
+    resumed = optim.Adam([Parameter(p.data.copy()) for p in params], amsgrad=True)
+    resumed.load_state_dict(state)
+    assert resumed.param_groups[0]["amsgrad"] is False
+    assert resumed.param_groups[0]["decoupled_weight_decay"] is False
+    adamw = optim.AdamW([Parameter(p.data.copy()) for p in params])
+    adamw.load_state_dict(state)
+    assert adamw.param_groups[0]["decoupled_weight_decay"] is True  # AdamW stays AdamW

@@ -30,6 +30,8 @@ class Adam(Optimizer):
     ``decoupled_weight_decay=True`` is :class:`AdamW`, as in PyTorch.
     """
 
+    added_options = {"amsgrad": False, "decoupled_weight_decay": False}
+
     def __init__(
         self,
         params: Iterable[Any],

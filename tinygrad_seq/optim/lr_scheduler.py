@@ -218,7 +218,7 @@ class CosineAnnealingLR(LRScheduler):
         t, period, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._current_lrs()
-        if self._step_count == 1 and t > 0:  # resumed: no current rate to start from
+        if self._step_count == 1 and t > 0:  # PyTorch's closed form for a first step at t > 0
             return self._closed_form_lr()
         if (t - 1 - period) % (2 * period) == 0:
             return [

@@ -44,8 +44,12 @@ class Optimizer:
     Subclasses implement ``_state_keys(group)`` (the entries of a parameter's state under
     the group's options), ``_check_options(group)`` (raise ValueError on an invalid
     hyperparameter) and ``_update(param, grad, state, group)`` (one parameter's update, in
-    place on ``param``: the only place a step writes to a parameter).
+    place on ``param``: the only place a step writes to a parameter). ``added_options``
+    holds options newer than some saved state dicts, with the value that reproduces the
+    older behaviour: a state dict without them loads with that value, as in PyTorch.
     """
+
+    added_options: Mapping[str, Any] = {}
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -229,6 +233,7 @@ class Optimizer:
             if isinstance(options, str):
                 problems.append(f"group {k}: {options}")
                 continue
+            options = {**self.added_options, **options}
             missing = sorted(set(self.defaults) - set(options))
             unexpected = sorted(set(options) - set(self.defaults) - {"initial_lr"})
             if missing or unexpected:
