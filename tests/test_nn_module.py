@@ -1,5 +1,7 @@
 """Module system and basic layers: registration, state dicts, modes, dtypes, gradients."""
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -247,3 +249,96 @@ def test_parameter_is_a_float_leaf_that_requires_grad():
     p = nn.Parameter([1, 2, 3])
     assert p.requires_grad and p.is_leaf and p.dtype == np.float32
     assert "Parameter containing" in repr(p)
+
+
+# --------------------------------------------------------------------------- PyTorch habits
+
+
+@pytest.mark.parametrize("value", [ts.zeros(3, 2), np.zeros((3, 2)), [[0.0, 0.0]] * 3])
+def test_assigning_a_non_parameter_over_a_parameter_raises_pytorchs_type_error(value):
+    layer = nn.Linear(2, 3)
+    weight = layer.weight
+    kind = type(value).__name__
+    with pytest.raises(
+        TypeError, match=rf"cannot assign '{kind}' as parameter 'weight' \(Parameter or None"
+    ):
+        layer.weight = value
+    # Nothing changed: the parameter is still registered and still the attribute.
+    assert layer.weight is weight
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_a_parameter_can_still_be_replaced_or_set_to_none():
+    layer = nn.Linear(2, 3)
+    layer.weight = nn.Parameter(np.ones((3, 2)))
+    np.testing.assert_array_equal(layer.state_dict()["weight"], 1)
+    layer.bias = None  # as PyTorch: None removes the parameter
+    assert layer.bias is None
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    layer.bias = nn.Parameter(np.zeros(3))
+    assert [name for name, _ in layer.named_parameters()] == ["weight", "bias"]
+
+
+def test_assigning_a_non_module_over_a_sub_module_raises():
+    model = TwoLayer()
+    with pytest.raises(TypeError, match=r"cannot assign 'int' as child module 'encoder'"):
+        model.encoder = 3
+    assert isinstance(model.encoder, nn.Linear)
+    assert "encoder.weight" in dict(model.named_parameters())
+
+
+class FakeTorchTensor:
+    """A stand-in with the methods the loader uses of a torch tensor (and no __array__)."""
+
+    def __init__(self, array):
+        self._array = np.asarray(array)
+        self.calls = []
+
+    def detach(self):
+        self.calls.append("detach")
+        return self
+
+    def cpu(self):
+        self.calls.append("cpu")
+        return self
+
+    def numpy(self):
+        self.calls.append("numpy")
+        return self._array
+
+
+def test_load_state_dict_reads_pytorch_tensors_without_importing_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` would now fail
+    layer = nn.Linear(2, 3)
+    state = {
+        "weight": FakeTorchTensor(np.arange(6.0).reshape(3, 2)),
+        "bias": FakeTorchTensor([1, 2, 3]),
+    }
+    layer.load_state_dict(state)
+    np.testing.assert_array_equal(layer.weight.data, np.arange(6.0).reshape(3, 2))
+    assert layer.weight.dtype == np.float32  # cast to the parameter's dtype, as PyTorch
+    assert state["weight"].calls == ["detach", "cpu", "numpy"]
+    state["weight"]._array[0, 0] = 99.0  # copied, not shared
+    assert layer.weight.data[0, 0] == 0.0
+
+
+def test_load_state_dict_refuses_non_numbers_and_changes_nothing():
+    layer = nn.Linear(2, 1)
+    before = layer.state_dict()
+    with pytest.raises(RuntimeError, match=r"key 'weight': dtype <U1 is not a number type"):
+        layer.load_state_dict({"weight": np.array([["a", "b"]]), "bias": np.zeros(1)})
+    np.testing.assert_array_equal(layer.bias.data, before["bias"])
+
+
+def test_load_state_dict_accepts_a_torch_modules_state_dict():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    theirs = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True).double()
+    ours = nn.LSTM(3, 4, num_layers=2, bidirectional=True, batch_first=True, dtype=np.float64)
+    ours.load_state_dict(theirs.state_dict())
+    x = np.random.default_rng(0).standard_normal((2, 5, 3))
+    out, (h, c) = ours(ts.tensor(x))
+    expected, (h_t, c_t) = theirs(torch.tensor(x))
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h.data, h_t.detach().numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(c.data, c_t.detach().numpy(), rtol=1e-10, atol=1e-12)

@@ -4,6 +4,8 @@ state dicts, hyperparameter validation, and (optionally) torch.optim itself."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -31,16 +33,47 @@ def sgd_reference(theta, grads, lr, momentum=0.0, dampening=0.0, weight_decay=0.
     return theta
 
 
-def adam_reference(theta, grads, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+def adam_reference(
+    theta,
+    grads,
+    lr=1e-3,
+    betas=(0.9, 0.999),
+    eps=1e-8,
+    weight_decay=0.0,
+    amsgrad=False,
+    decoupled_weight_decay=False,
+):
     theta = theta.copy()
-    m, v = np.zeros_like(theta), np.zeros_like(theta)
+    m, v, v_max = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
     for t, g in enumerate(grads, start=1):
-        d = g + weight_decay * theta
+        if decoupled_weight_decay:
+            theta, d = theta * (1 - lr * weight_decay), g
+        else:
+            d = g + weight_decay * theta
         m = betas[0] * m + (1 - betas[0]) * d
         v = betas[1] * v + (1 - betas[1]) * d * d
+        v_max = np.maximum(v_max, v)
         m_hat_scale = lr / (1 - betas[0] ** t)
-        denom = np.sqrt(v) / np.sqrt(1 - betas[1] ** t) + eps
+        denom = np.sqrt(v_max if amsgrad else v) / np.sqrt(1 - betas[1] ** t) + eps
         theta = theta - m_hat_scale * (m / denom)
+    return theta
+
+
+def rmsprop_reference(
+    theta, grads, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False
+):
+    theta = theta.copy()
+    v, mean, b = np.zeros_like(theta), np.zeros_like(theta), np.zeros_like(theta)
+    for g in grads:
+        d = g + weight_decay * theta
+        v = alpha * v + (1 - alpha) * d * d
+        mean = alpha * mean + (1 - alpha) * d
+        denom = np.sqrt(v - mean * mean if centered else v) + eps
+        if momentum > 0:
+            b = momentum * b + d / denom
+            theta = theta - lr * b
+        else:
+            theta = theta - lr * d / denom
     return theta
 
 
@@ -101,6 +134,22 @@ def adam_options(draw):
         "betas": (draw(unit(0.0, 0.99)), draw(unit(0.0, 0.9999))),
         "eps": draw(unit(1e-10, 1e-3)),
         "weight_decay": draw(st.sampled_from([0.0]) | unit(0.0, 0.1)),
+        "amsgrad": draw(st.booleans()),
+    }
+
+
+@st.composite
+def rmsprop_options(draw):
+    centered = draw(st.booleans())
+    # Centered, the variance v − ḡ² cancels ever more as α → 0 (at step 1 it is α·(1 − α)·g²),
+    # so two correct roundings of it drift apart; α ≥ 0.5 keeps the comparison at 1e-12.
+    return {
+        "lr": draw(unit()),
+        "alpha": draw(unit(0.5 if centered else 0.0, 0.999)),
+        "eps": draw(unit(1e-8, 1e-3)),
+        "weight_decay": draw(st.sampled_from([0.0]) | unit(0.0, 0.1)),
+        "momentum": draw(st.sampled_from([0.0]) | unit(0.0, 0.99)),
+        "centered": centered,
     }
 
 
@@ -133,6 +182,43 @@ def test_adam_matches_pytorch_formula(problem, options):
     )
 
 
+@given(problems(), adam_options())
+def test_adamw_matches_pytorch_formula(problem, options):
+    theta, grads = problem
+    expected = adam_reference(theta, grads, **options, decoupled_weight_decay=True)
+    np.testing.assert_allclose(
+        run(optim.AdamW, options, theta, grads), expected, rtol=1e-12, atol=1e-12
+    )
+
+
+@given(problems(), rmsprop_options())
+def test_rmsprop_matches_pytorch_formula(problem, options):
+    theta, grads = problem
+    expected = rmsprop_reference(theta, grads, **options)
+    np.testing.assert_allclose(
+        run(optim.RMSprop, options, theta, grads), expected, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_adam_and_adamw_differ_only_in_where_the_decay_goes():
+    # With λ = 0 the two are one rule; with λ > 0 AdamW shrinks θ before the step.
+    theta, grads = np.array([2.0, -1.0]), [np.array([0.5, 0.25])] * 3
+    assert run(optim.AdamW, {"weight_decay": 0.0}, theta, grads).tolist() == (
+        run(optim.Adam, {}, theta, grads).tolist()
+    )
+    decayed = run(optim.AdamW, {"lr": 0.1, "weight_decay": 0.5}, theta, grads[:1])
+    np.testing.assert_allclose(decayed, theta * (1 - 0.1 * 0.5) - 0.1 * np.sign(grads[0]))
+
+
+def test_amsgrad_divides_by_the_largest_second_moment_so_far():
+    # A large gradient then small ones: plain Adam's v shrinks and its steps grow back;
+    # AMSGrad keeps v̂ at its maximum, so its later steps stay smaller.
+    grads = [np.array([10.0])] + [np.array([0.1])] * 20
+    plain = run(optim.Adam, {"lr": 0.1}, np.zeros(1), grads)
+    ams = run(optim.Adam, {"lr": 0.1, "amsgrad": True}, np.zeros(1), grads)
+    assert 0 > ams[0] > plain[0]
+
+
 @given(problems(), adagrad_options())
 def test_adagrad_matches_pytorch_formula(problem, options):
     theta, grads = problem
@@ -159,8 +245,10 @@ OPTIMIZERS = [
     (optim.SGD, {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.01, "nesterov": True}),
     (optim.Adam, {"lr": 0.05, "weight_decay": 0.01}),
     (optim.Adagrad, {"lr": 0.3, "lr_decay": 0.01, "weight_decay": 0.01}),
+    (optim.AdamW, {"lr": 0.05, "weight_decay": 0.01, "amsgrad": True}),
+    (optim.RMSprop, {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.01}),
 ]
-IDS = ["SGD", "Adam", "Adagrad"]
+IDS = ["SGD", "Adam", "Adagrad", "AdamW", "RMSprop"]
 
 
 @pytest.mark.parametrize(("cls", "kwargs"), OPTIMIZERS, ids=IDS)
@@ -291,6 +379,11 @@ def test_param_groups_have_their_own_options():
         (lambda p: optim.Adam([p], betas=(0.9,)), ValueError, "pair"),
         (lambda p: optim.Adam([p], eps=-1e-8), ValueError, "invalid eps"),
         (lambda p: optim.Adagrad([p], lr_decay=-1), ValueError, "invalid lr_decay -1"),
+        (lambda p: optim.AdamW([p], betas=(0.9, 1.5)), ValueError, r"AdamW: invalid betas\[1\]"),
+        (lambda p: optim.AdamW([p], weight_decay=-0.1), ValueError, "invalid weight_decay"),
+        (lambda p: optim.RMSprop([p], alpha=-0.5), ValueError, "RMSprop: invalid alpha -0.5"),
+        (lambda p: optim.RMSprop([p], momentum=-1), ValueError, "invalid momentum -1"),
+        (lambda p: optim.RMSprop([p], eps=float("nan")), ValueError, "invalid eps nan"),
         (lambda p: optim.Adagrad([p], initial_accumulator_value=-1), ValueError, "initial_acc"),
         (lambda p: optim.SGD([], lr=0.1), ValueError, "empty parameter list"),
         (lambda p: optim.SGD(p, lr=0.1), TypeError, "iterable of Parameters"),
@@ -360,7 +453,15 @@ def test_state_dict_layout_and_snapshot():
     assert set(state["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}
     assert state["state"][0]["step"] == 3
     assert state["param_groups"] == [
-        {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "params": [0, 1]}
+        {
+            "lr": 0.1,
+            "betas": (0.9, 0.999),
+            "eps": 1e-8,
+            "weight_decay": 0.0,
+            "amsgrad": False,
+            "decoupled_weight_decay": False,
+            "params": [0, 1],
+        }
     ]
     before = state["state"][0]["exp_avg"].copy()
     feed(params, opt, np.random.default_rng(5), 1)
@@ -445,6 +546,13 @@ TORCH_CONFIGS = [
     ("Adam", {}),
     ("Adam", {"lr": 0.05, "betas": (0.5, 0.9), "eps": 1e-6, "weight_decay": 0.1}),
     ("Adam", {"lr": 0.01, "betas": (0.0, 0.0)}),
+    ("Adam", {"lr": 0.05, "weight_decay": 0.1, "amsgrad": True}),
+    ("AdamW", {}),
+    ("AdamW", {"lr": 0.05, "betas": (0.5, 0.9), "weight_decay": 0.3, "amsgrad": True}),
+    ("RMSprop", {}),
+    ("RMSprop", {"lr": 0.05, "alpha": 0.9, "centered": True, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.01, "momentum": 0.9, "eps": 1e-6}),
+    ("RMSprop", {"lr": 0.01, "alpha": 0.5, "momentum": 0.5, "centered": True}),
     ("Adagrad", {}),
     (
         "Adagrad",
@@ -473,3 +581,134 @@ def test_matches_torch_optim(name, kwargs):
     # The same state entries: none for plain SGD, momentum_buffer, or step and moments.
     layout = {k: sorted(v) for k, v in opt.state_dict()["state"].items()}
     assert layout == {k: sorted(v) for k, v in torch_opt.state_dict()["state"].items()}
+
+
+# --------------------------------------------------------------------------- PyTorch state dicts
+
+
+class FakeTorchTensor:
+    """What the loaders may use of a torch tensor: detach().cpu().numpy(), nothing else."""
+
+    def __init__(self, array):
+        self._array = np.asarray(array)
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self._array
+
+
+def torch_layout_adam_state(params, opt):
+    """Our Adam state dict rewritten as torch.optim.Adam lays it out: tensors (a float32
+    0-d step), and the options that only choose PyTorch's implementation."""
+    state = opt.state_dict()
+    for entry in state["state"].values():
+        for key, value in entry.items():
+            entry[key] = FakeTorchTensor(np.float32(value) if key == "step" else value)
+    torch_only = {"maximize": False, "foreach": None, "capturable": False}
+    state["param_groups"] = [
+        {**g, **torch_only, "differentiable": False, "fused": None, "initial_lr": 0.1}
+        for g in state["param_groups"]
+    ]
+    return state
+
+
+def test_loads_a_pytorch_layout_state_dict_without_importing_torch(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch", None)  # any `import torch` would now fail
+    params, opt = trained(optim.Adam, {"lr": 0.1, "amsgrad": True})
+    state = torch_layout_adam_state(params, opt)
+    fresh = [Parameter(p.data.copy()) for p in params]
+    resumed = optim.Adam(fresh, lr=5.0, amsgrad=True)
+    resumed.load_state_dict(state)
+    group = resumed.param_groups[0]
+    assert (group["lr"], group["initial_lr"], "foreach" in group) == (0.1, 0.1, False)
+    assert resumed.state[fresh[0]]["step"] == 3 and type(resumed.state[fresh[0]]["step"]) is int
+    feed(params, opt, np.random.default_rng(4), 2)
+    feed(fresh, resumed, np.random.default_rng(4), 2)
+    for original, copy in zip(params, fresh, strict=True):
+        np.testing.assert_array_equal(copy.data, original.data)
+
+
+def test_pytorch_maximize_is_refused_not_ignored():
+    params, opt = trained(optim.Adam, {"lr": 0.1})
+    state = torch_layout_adam_state(params, opt)
+    state["param_groups"][0]["maximize"] = True
+    other = optim.Adam([Parameter(p.data.copy()) for p in params])
+    with pytest.raises(
+        ValueError, match=r"maximize=True \(PyTorch's gradient ascent\) is not supported"
+    ):
+        other.load_state_dict(state)
+    assert other.state == {} and other.param_groups[0]["lr"] == 1e-3
+
+
+def test_state_keys_follow_the_options_being_loaded():
+    # An amsgrad state dict has max_exp_avg_sq; loading it with amsgrad switched off is a
+    # mismatch, named, and nothing changes.
+    params, opt = trained(optim.Adam, {"lr": 0.1, "amsgrad": True})
+    state = opt.state_dict()
+    state["param_groups"][0]["amsgrad"] = False
+    other = optim.Adam([Parameter(p.data.copy()) for p in params], amsgrad=True)
+    with pytest.raises(ValueError, match=r"expected keys \['exp_avg', 'exp_avg_sq', 'step'\]"):
+        other.load_state_dict(state)
+    assert other.param_groups[0]["amsgrad"] is True
+
+
+@pytest.mark.parametrize(("name", "kwargs"), TORCH_CONFIGS)
+def test_loads_a_torch_optimizers_state_dict_and_continues_identically(name, kwargs):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    theirs = [torch.tensor(rng.standard_normal(s), requires_grad=True) for s in ((3, 4), (4,))]
+    torch_opt = getattr(torch.optim, name)(theirs, **kwargs)
+    torch.optim.lr_scheduler.ExponentialLR(torch_opt, gamma=0.9)  # adds 'initial_lr'
+
+    def torch_steps(n, seed):
+        grads = np.random.default_rng(seed)
+        for _ in range(n):
+            for q in theirs:
+                q.grad = torch.tensor(grads.standard_normal(tuple(q.shape)))
+            torch_opt.step()
+
+    torch_steps(3, 0)
+    ours = [Parameter(q.detach().numpy().copy()) for q in theirs]
+    opt = getattr(optim, name)(ours, lr=123.0)
+    opt.load_state_dict(torch_opt.state_dict())
+    torch_steps(3, 1)
+    feed(ours, opt, np.random.default_rng(1), 3)
+    for p, q in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_default_options_are_pytorchs(name):
+    torch = pytest.importorskip("torch")
+    ours = getattr(optim, name)([Parameter(np.ones(1))]).defaults
+    theirs = getattr(torch.optim, name)([torch.ones(1, requires_grad=True)]).defaults
+    implementation = {"foreach", "fused", "capturable", "differentiable", "maximize"}
+    assert ours == {k: v for k, v in theirs.items() if k not in implementation}
+
+
+def test_sgd_learning_rate_defaults_to_pytorchs():
+    p = Parameter(np.ones(1))
+    p.grad = ts.tensor(np.ones(1))
+    optim.SGD([p]).step()
+    assert p.data.tolist() == [1 - 1e-3]
+
+
+def test_a_state_dict_from_before_amsgrad_and_decoupled_decay_loads():
+    # Saved by an earlier Adam (or PyTorch before 2.6): the newer options are absent and
+    # load as the behaviour those versions had, as PyTorch's own loader does.
+    params, opt = trained(optim.Adam, {"lr": 0.1})
+    state = opt.state_dict()
+    for group in state["param_groups"]:
+        del group["amsgrad"], group["decoupled_weight_decay"]
+    resumed = optim.Adam([Parameter(p.data.copy()) for p in params], amsgrad=True)
+    resumed.load_state_dict(state)
+    assert resumed.param_groups[0]["amsgrad"] is False
+    assert resumed.param_groups[0]["decoupled_weight_decay"] is False
+    adamw = optim.AdamW([Parameter(p.data.copy()) for p in params])
+    adamw.load_state_dict(state)
+    assert adamw.param_groups[0]["decoupled_weight_decay"] is True  # AdamW stays AdamW

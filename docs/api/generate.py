@@ -32,6 +32,7 @@ MODULES = [
     "tinygrad_seq.nn.truncated",
     "tinygrad_seq.nn.utils",
     "tinygrad_seq.optim",
+    "tinygrad_seq.optim.lr_scheduler",
     "tinygrad_seq.serialization",
     "tinygrad_seq.data",
     "tinygrad_seq.kernels",

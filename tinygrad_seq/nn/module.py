@@ -15,7 +15,21 @@ import numpy as np
 from ..safety import replace_array, writing
 from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
 
-__all__ = ["Module", "Parameter"]
+__all__ = ["Module", "Parameter", "to_numpy"]
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """The ndarray behind one value of a state dict, whoever made it.
+
+    A Tensor gives its ``data``; an object with ``detach``, ``cpu`` and ``numpy`` methods (a
+    PyTorch tensor, read without importing torch) gives ``value.detach().cpu().numpy()``;
+    anything else goes through ``np.asarray``. The result may share memory with ``value``.
+    """
+    if isinstance(value, Tensor):
+        return value.data
+    if all(callable(getattr(value, method, None)) for method in ("detach", "cpu", "numpy")):
+        return np.asarray(value.detach().cpu().numpy())
+    return np.asarray(value)
 
 
 class Parameter(Tensor):
@@ -61,6 +75,17 @@ class Module:
         elif isinstance(value, Module):
             params.pop(name, None)
             modules[name] = value
+        elif value is not None and name in params:
+            # PyTorch's error: a plain Tensor here would silently leave parameters().
+            raise TypeError(
+                f"cannot assign '{type(value).__name__}' as parameter '{name}' "
+                "(Parameter or None expected); wrap the value: nn.Parameter(value)"
+            )
+        elif value is not None and name in modules:
+            raise TypeError(
+                f"cannot assign '{type(value).__name__}' as child module '{name}' "
+                "(Module or None expected)"
+            )
         else:
             params.pop(name, None)
             modules.pop(name, None)
@@ -182,9 +207,13 @@ class Module:
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays into the parameters of the same name, cast to each one's dtype.
 
-        All or nothing, as PyTorch's error says: any mis-shaped entry (or, when ``strict``,
-        any missing or unexpected key) raises a RuntimeError naming every offending key
-        with the expected and found shapes, and no parameter is changed.
+        Values may be arrays, Tensors, or the tensors of a PyTorch module's ``state_dict()``
+        (read with ``.detach().cpu().numpy()``; torch is not imported), so weights trained
+        in PyTorch load directly into the layer with the same parameter names.
+
+        All or nothing, as PyTorch's error says: any mis-shaped or non-numeric entry (or,
+        when ``strict``, any missing or unexpected key) raises a RuntimeError naming every
+        offending key with the expected and found shapes, and no parameter is changed.
         """
         own = dict(self.named_parameters(remove_duplicate=False))
         problems: list[str] = []
@@ -199,11 +228,14 @@ class Module:
         for name, value in state.items():
             if name not in own:
                 continue
-            array = np.asarray(value.data if isinstance(value, Tensor) else value)
+            array = to_numpy(value)
             if array.shape != own[name].shape:
                 problems.append(
                     f"key {name!r}: expected shape {own[name].shape}, found {array.shape}"
                 )
+                continue
+            if array.dtype.kind not in "biuf":
+                problems.append(f"key {name!r}: dtype {array.dtype} is not a number type")
                 continue
             updates[name] = array.astype(own[name].dtype, copy=True)
         if problems:

@@ -1,4 +1,4 @@
-"""Optimizers: SGD, Adam and Adagrad, with PyTorch's update rules, parameter groups and state.
+"""The Optimizer base class: parameter groups, the training-loop contract and state dicts.
 
 An optimizer holds the parameters (grouped, each group with its own hyperparameters) and,
 per parameter, the state its rule needs (a momentum buffer, running moments, ...). A
@@ -13,23 +13,23 @@ training step is::
 stay the same; a parameter whose ``grad`` is None is skipped. The gradient arrays are never
 written to: a user (or a gradient-clipping helper) may hold another reference to them.
 
-In the update rules below g_t is the gradient at step t, θ the parameter, λ the weight decay
-(L2 penalty (λ/2)·‖θ‖² folded into the gradient, as PyTorch does), η the learning rate.
+In the update rules of the subclasses g_t is the gradient at step t, θ the parameter, λ the
+weight decay, η the learning rate.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-from .autograd import enable_grad, no_grad
-from .safety import writing
-from .tensor import Tensor
+from ..autograd import enable_grad, no_grad
+from ..nn.module import to_numpy
+from ..safety import writing
+from ..tensor import Tensor
 
-__all__ = ["SGD", "Adagrad", "Adam", "Optimizer"]
+__all__ = ["Optimizer"]
 
 ParamGroup = dict[str, Any]
 
@@ -41,18 +41,23 @@ class Optimizer:
     dicts, each ``{'params': [...], <option>: value, ...}``: options a group leaves out come
     from ``defaults``. A parameter may belong to one group only.
 
-    Subclasses set ``state_keys`` (the entries of a parameter's state) and implement
-    ``_check_options(group)`` (raise ValueError on an invalid hyperparameter) and
-    ``_update(param, grad, state, group)`` (one parameter's update, in place on ``param``).
+    Subclasses implement ``_state_keys(group)`` (the entries of a parameter's state under
+    the group's options), ``_check_options(group)`` (raise ValueError on an invalid
+    hyperparameter) and ``_update(param, grad, state, group)`` (one parameter's update, in
+    place on ``param``: the only place a step writes to a parameter). ``added_options``
+    holds options newer than some saved state dicts, with the value that reproduces the
+    older behaviour: a state dict without them loads with that value, as in PyTorch.
     """
 
-    state_keys: tuple[str, ...] = ()
+    added_options: Mapping[str, Any] = {}
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
         self.param_groups: list[ParamGroup] = []
         # Keyed by the Parameter itself, as PyTorch's ``optimizer.state[p]``.
         self.state: dict[Tensor, dict[str, Any]] = {}
+        # Whether step() ever ran: a scheduler stepped before it warns, as PyTorch's does.
+        self._stepped = False
         name = type(self).__name__
         if isinstance(params, Tensor) or isinstance(params, set | frozenset | dict):
             raise TypeError(
@@ -72,7 +77,7 @@ class Optimizer:
         name = type(self).__name__
         if not isinstance(group, Mapping) or "params" not in group:
             raise TypeError(f"{name}: a parameter group must be a dict with a 'params' entry")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        unknown = sorted(set(group) - set(self.defaults) - {"params", "initial_lr"})
         if unknown:
             raise TypeError(
                 f"{name}: unknown option(s) {unknown} in a parameter group; "
@@ -131,6 +136,7 @@ class Optimizer:
         ``closure`` re-evaluates the model and returns the loss (it runs with grad enabled).
         """
         loss = None
+        self._stepped = True
         if closure is not None:
             with enable_grad():
                 loss = closure()
@@ -152,6 +158,9 @@ class Optimizer:
                     with writing(p, f"{type(self).__name__}.step") as array:
                         self._update(array, grad, state, group)
         return loss
+
+    def _state_keys(self, group: ParamGroup) -> tuple[str, ...]:
+        raise NotImplementedError
 
     def _check_options(self, group: ParamGroup) -> None:
         raise NotImplementedError
@@ -187,12 +196,16 @@ class Optimizer:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore a state from :meth:`state_dict` (hyperparameters included).
 
+        A PyTorch optimizer's ``state_dict()`` loads too, without importing torch: its
+        tensors are read with ``.detach().cpu().numpy()``, and the options that only choose
+        PyTorch's implementation (``foreach``, ``fused``, ``capturable``, ``differentiable``)
+        are dropped; ``maximize=True`` is refused. A scheduler's ``initial_lr`` is kept.
+
         All or nothing: the groups must match in number and sizes, every state entry must
         have this optimizer's keys and its parameter's shape; otherwise a ValueError lists
         every problem and nothing changes. Arrays are copied and cast to each parameter's dtype.
         """
         name = type(self).__name__
-        problems: list[str] = []
         if not isinstance(state_dict, Mapping) or set(state_dict) != {"state", "param_groups"}:
             keys = sorted(map(str, state_dict)) if isinstance(state_dict, Mapping) else None
             raise ValueError(
@@ -205,8 +218,9 @@ class Optimizer:
                 f"{name}.load_state_dict: the state dict has {len(saved_groups)} parameter "
                 f"group(s), this optimizer has {len(self.param_groups)}; nothing changed"
             )
+        problems: list[str] = []
         new_groups: list[ParamGroup] = []
-        by_index: dict[Any, Tensor] = {}
+        by_index: dict[Any, tuple[Tensor, ParamGroup]] = {}
         for k, (saved, group) in enumerate(zip(saved_groups, self.param_groups, strict=True)):
             saved_params = list(saved.get("params", []))
             if len(saved_params) != len(group["params"]):
@@ -215,10 +229,13 @@ class Optimizer:
                     f"{len(group['params'])} here"
                 )
                 continue
-            by_index.update(zip(saved_params, group["params"], strict=True))
-            options = {key: v for key, v in saved.items() if key != "params"}
+            options = _own_options(saved)
+            if isinstance(options, str):
+                problems.append(f"group {k}: {options}")
+                continue
+            options = {**self.added_options, **options}
             missing = sorted(set(self.defaults) - set(options))
-            unexpected = sorted(set(options) - set(self.defaults))
+            unexpected = sorted(set(options) - set(self.defaults) - {"initial_lr"})
             if missing or unexpected:
                 problems.append(
                     f"group {k}: missing option(s) {missing}, unexpected option(s) {unexpected}"
@@ -230,13 +247,15 @@ class Optimizer:
                 problems.append(f"group {k}: {error}")
                 continue
             new_groups.append({**options, "params": group["params"]})
+            for index, param in zip(saved_params, group["params"], strict=True):
+                by_index[index] = (param, options)
         new_state: dict[Tensor, dict[str, Any]] = {}
         for index, saved_state in dict(state_dict["state"]).items():
-            param = by_index.get(index)
-            if param is None:
+            if index not in by_index:
                 problems.append(f"state for parameter {index!r}, which no group lists")
                 continue
-            entry = _load_entry(saved_state, param, self.state_keys)
+            param, options = by_index[index]
+            entry = _load_entry(saved_state, param, self._state_keys(options))
             if isinstance(entry, str):
                 problems.append(f"state of parameter {index!r}: {entry}")
             else:
@@ -273,6 +292,21 @@ def _follow_dtype(state: dict[str, Any], dtype: np.dtype) -> None:
             state[key] = value.astype(dtype)
 
 
+# Options of PyTorch's optimizers that choose how, not what, it computes; dropped on loading.
+_TORCH_IMPLEMENTATION_OPTIONS = frozenset({"foreach", "fused", "capturable", "differentiable"})
+
+
+def _own_options(saved: Mapping[str, Any]) -> ParamGroup | str:
+    """A saved group's options without 'params' and PyTorch's implementation choices."""
+    if saved.get("maximize", False):
+        return (
+            "maximize=True (PyTorch's gradient ascent) is not supported; minimize the "
+            "negated objective instead"
+        )
+    dropped = _TORCH_IMPLEMENTATION_OPTIONS | {"params", "param_names", "maximize"}
+    return {key: value for key, value in saved.items() if key not in dropped}
+
+
 def _load_entry(saved: Any, param: Tensor, keys: tuple[str, ...]) -> dict[str, Any] | str:
     """A parameter's state checked and copied from a state dict, or what is wrong with it."""
     if not isinstance(saved, Mapping):
@@ -282,14 +316,15 @@ def _load_entry(saved: Any, param: Tensor, keys: tuple[str, ...]) -> dict[str, A
     entry: dict[str, Any] = {}
     for key, value in saved.items():
         if key == "step":
-            step = value.item() if isinstance(value, np.ndarray | np.generic) else value
+            step = value if isinstance(value, int | float) else to_numpy(value)
+            step = step.item() if isinstance(step, np.ndarray | np.generic) else step
             if isinstance(step, bool) or not isinstance(step, int | float) or step != int(step):
                 return f"'step' must be a whole number, found {value!r}"
             if step < 0:
                 return f"'step' must be ≥ 0, found {step}"
             entry[key] = int(step)
             continue
-        array = np.asarray(value.data if isinstance(value, Tensor) else value)
+        array = to_numpy(value)
         if array.shape != param.shape:
             return f"{key!r} has shape {array.shape}, the parameter has shape {param.shape}"
         if array.dtype.kind not in "biuf":
@@ -298,7 +333,7 @@ def _load_entry(saved: Any, param: Tensor, keys: tuple[str, ...]) -> dict[str, A
     return entry
 
 
-def _check_number(optimizer: str, option: str, value: Any, low: float = 0.0) -> None:
+def check_number(optimizer: str, option: str, value: Any, low: float = 0.0) -> None:
     """ValueError unless ``value`` is a real number ≥ ``low`` (NaN fails, as in PyTorch)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ValueError(f"{optimizer}: {option} must be a number, got {value!r}")
@@ -306,182 +341,13 @@ def _check_number(optimizer: str, option: str, value: Any, low: float = 0.0) -> 
         raise ValueError(f"{optimizer}: invalid {option} {value!r}; it must be ≥ {low}")
 
 
-# --------------------------------------------------------------------------- SGD
+def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
+    """``start ← start + weight·(end − start)`` in place, rounded as PyTorch's ``lerp_``.
 
-
-class SGD(Optimizer):
-    r"""Stochastic gradient descent with optional momentum, dampening, Nesterov and L2.
-
-    With μ the momentum and τ the dampening, for each parameter at step t:
-
-        g ← g_t + λ·θ_{t−1}
-        b_t = g                            (first step)
-        b_t = μ·b_{t−1} + (1 − τ)·g        (later steps)
-        g ← g + μ·b_t   if nesterov,   else   g ← b_t          (when μ ≠ 0)
-        θ_t = θ_{t−1} − η·g
-
-    The state of a parameter is its ``momentum_buffer`` b (only when μ ≠ 0).
+    PyTorch computes ``end − (end − start)·(1 − weight)`` when weight ≥ 0.5, which is exact
+    at weight = 1; following it keeps running averages bit-identical to PyTorch's.
     """
-
-    state_keys = ("momentum_buffer",)
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "momentum": momentum,
-            "dampening": dampening,
-            "weight_decay": weight_decay,
-            "nesterov": nesterov,
-        }
-        super().__init__(params, defaults)
-
-    def _check_options(self, group: ParamGroup) -> None:
-        for option in ("lr", "momentum", "weight_decay"):
-            _check_number("SGD", option, group[option])
-        _check_number("SGD", "dampening", group["dampening"], low=-math.inf)
-        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
-            raise ValueError(
-                "SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
-                f"momentum={group['momentum']!r}, dampening={group['dampening']!r}"
-            )
-
-    def _update(
-        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: ParamGroup
-    ) -> None:
-        momentum, weight_decay = group["momentum"], group["weight_decay"]
-        if weight_decay != 0:
-            grad = grad + weight_decay * param
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                # A new array (np.array copies): the buffer is updated in place later and must
-                # not alias the grad, nor be a numpy scalar, which 0-d arithmetic returns.
-                buf = state["momentum_buffer"] = np.array(grad)
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        param -= group["lr"] * grad
-
-
-# --------------------------------------------------------------------------- Adam
-
-
-class Adam(Optimizer):
-    r"""Adam: steps scaled by running estimates of the gradient's first and second moments.
-
-    With β₁, β₂ = ``betas`` and ε = ``eps``, for each parameter at step t = 1, 2, …:
-
-        g ← g_t + λ·θ_{t−1}                      (L2 in the gradient, not AdamW)
-        m_t = β₁·m_{t−1} + (1 − β₁)·g            (m₀ = 0)
-        v_t = β₂·v_{t−1} + (1 − β₂)·g²           (v₀ = 0)
-        θ_t = θ_{t−1} − η/(1 − β₁ᵗ) · m_t / (√v_t / √(1 − β₂ᵗ) + ε)
-
-    The bias corrections 1 − βᵗ undo the pull of m₀ = v₀ = 0 towards zero in early steps;
-    ε is added after the correction, exactly as PyTorch does. The state of a parameter is
-    ``step`` (t), ``exp_avg`` (m) and ``exp_avg_sq`` (v).
-    """
-
-    state_keys = ("step", "exp_avg", "exp_avg_sq")
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-    ) -> None:
-        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay}
-        super().__init__(params, defaults)
-
-    def _check_options(self, group: ParamGroup) -> None:
-        for option in ("lr", "eps", "weight_decay"):
-            _check_number("Adam", option, group[option])
-        betas = group["betas"]
-        if not isinstance(betas, tuple | list) or len(betas) != 2:
-            raise ValueError(f"Adam: betas must be a pair (β₁, β₂), got {betas!r}")
-        for k, beta in enumerate(betas):
-            _check_number("Adam", f"betas[{k}]", beta)
-            if not beta < 1:
-                raise ValueError(f"Adam: invalid betas[{k}] {beta!r}; it must be in [0, 1)")
-        group["betas"] = tuple(betas)
-
-    def _update(
-        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: ParamGroup
-    ) -> None:
-        beta1, beta2 = group["betas"]
-        if not state:
-            state.update(step=0, exp_avg=np.zeros_like(param), exp_avg_sq=np.zeros_like(param))
-        state["step"] += 1
-        step, exp_avg, exp_avg_sq = state["step"], state["exp_avg"], state["exp_avg_sq"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        # m ← m + (1 − β₁)(g − m): PyTorch's lerp, equal to β₁·m + (1 − β₁)·g.
-        exp_avg += (1 - beta1) * (grad - exp_avg)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * (grad * grad)
-        step_size = group["lr"] / (1 - beta1**step)
-        denom = np.sqrt(exp_avg_sq) / math.sqrt(1 - beta2**step) + group["eps"]
-        param -= step_size * (exp_avg / denom)
-
-
-# --------------------------------------------------------------------------- Adagrad
-
-
-class Adagrad(Optimizer):
-    r"""Adagrad: each coordinate's step shrinks with the sum of its squared gradients.
-
-    With δ = ``lr_decay`` and ε = ``eps``, for each parameter at step t = 1, 2, …:
-
-        g ← g_t + λ·θ_{t−1}
-        η_t = η / (1 + (t − 1)·δ)
-        s_t = s_{t−1} + g²                       (s₀ = initial_accumulator_value)
-        θ_t = θ_{t−1} − η_t · g / (√s_t + ε)
-
-    The state of a parameter is ``step`` (t) and ``sum`` (s).
-    """
-
-    state_keys = ("step", "sum")
-
-    def __init__(
-        self,
-        params: Iterable[Any],
-        lr: float = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
-    ) -> None:
-        defaults = {
-            "lr": lr,
-            "lr_decay": lr_decay,
-            "weight_decay": weight_decay,
-            "initial_accumulator_value": initial_accumulator_value,
-            "eps": eps,
-        }
-        super().__init__(params, defaults)
-
-    def _check_options(self, group: ParamGroup) -> None:
-        for option in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            _check_number("Adagrad", option, group[option])
-
-    def _update(
-        self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: ParamGroup
-    ) -> None:
-        if not state:
-            state.update(step=0, sum=np.full_like(param, group["initial_accumulator_value"]))
-        state["step"] += 1
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] += grad * grad
-        param -= clr * (grad / (np.sqrt(state["sum"]) + group["eps"]))
+    if abs(weight) < 0.5:
+        start += weight * (end - start)
+    else:
+        start[...] = end - (end - start) * (1 - weight)
