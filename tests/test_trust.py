@@ -45,7 +45,8 @@ def test_an_optimizer_step_between_forward_and_backward_is_caught_in_backward():
     before = layer.weight.data.copy()
     opt.step()  # allowed, as in PyTorch: the graph that saved the weight is now stale
     assert not np.array_equal(layer.weight.data, before)
-    with pytest.raises(SavedTensorModifiedError, match=r"\(1, 2\) saved by 'linear'.*expected version"):
+    stale = r"\(1, 2\) saved by 'linear'.*expected version"
+    with pytest.raises(SavedTensorModifiedError, match=stale):
         loss.backward()
 
 
