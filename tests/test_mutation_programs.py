@@ -90,6 +90,26 @@ def programs(draw):
     return steps, len(regs), draw(st.booleans()), mutates
 
 
+def unary(name, x, backend):
+    if name == "neg":
+        return -x
+    if name == "square":
+        return x * x
+    t = x.tanh() if backend == "ts" else np.tanh(x)
+    if name == "tanh":
+        return t
+    return t.exp() if backend == "ts" else np.exp(t)
+
+
+def scalar_in_place(name, x, backend):
+    if backend == "ts" and name in ("fill_", "zero_"):
+        getattr(x, name)(*([0.3] if name == "fill_" else []))
+    elif backend == "ts":
+        getattr(x, name)(0.5 if name == "mul_" else 1.0)
+    else:
+        x[...] = {"mul_": x * 0.5, "add_": x + 1.0, "fill_": 0.3, "zero_": 0.0}[name]
+
+
 def run(steps, count, values, backend, weights, picks):
     """Run the program on ``backend`` ('ts' or 'complex'); returns the loss and the leaves."""
     if backend == "ts":
@@ -105,28 +125,14 @@ def run(steps, count, values, backend, weights, picks):
             ops = {"add": a + b, "sub": a - b, "mul": a * b} if step[1] != "div" else {}
             regs.append(ops[step[1]] if ops else a / (b * b + 1))
         elif kind == "unary":
-            x = regs[step[2]]
-            tanh = x.tanh if backend == "ts" else lambda: np.tanh(x)
-            exp = (lambda y: y.exp()) if backend == "ts" else np.exp
-            regs.append(
-                {"tanh": tanh, "exp_tanh": lambda: exp(tanh()), "square": lambda: x * x}.get(
-                    step[1], lambda: -x
-                )()
-            )
+            regs.append(unary(step[1], regs[step[2]], backend))
         elif kind == "view":
             regs.append(regs[step[1]][:, :])
         elif kind == "detach":
             x = regs[step[1]]
             regs.append(x.detach() if backend == "ts" else (x.real if np.iscomplexobj(x) else x))
         elif kind == "scalar_in_place":
-            x = regs[step[2]]
-            if backend == "ts":
-                {"mul_": lambda: x.mul_(0.5), "add_": lambda: x.add_(1.0)}.get(
-                    step[1], lambda: x.fill_(0.3) if step[1] == "fill_" else x.zero_()
-                )()
-            else:
-                value = {"mul_": x * 0.5, "add_": x + 1.0, "fill_": 0.3, "zero_": 0.0}[step[1]]
-                x[...] = value
+            scalar_in_place(step[1], regs[step[2]], backend)
         elif kind == "in_place":
             x, y = regs[step[2]], regs[step[3]]
             if backend == "ts":

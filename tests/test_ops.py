@@ -578,8 +578,9 @@ def _setitem_integer_arrays(data):
     # unique places: where an index repeats, which write wins is not defined (as in PyTorch)
     def unique(shape):
         return hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(max_dims=1)).filter(
-            lambda index: np.unique(np.ravel_multi_index(index, shape, mode="wrap")).size
-            == index[0].size
+            lambda index: (
+                np.unique(np.ravel_multi_index(index, shape, mode="wrap")).size == index[0].size
+            )
         )
 
     return _setitem_case(data, unique)
