@@ -8,9 +8,13 @@ import io
 import math
 import os
 import pickle
+import signal
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zipfile
+from subprocess import PIPE
 
 import numpy as np
 import pytest
@@ -21,6 +25,11 @@ from hypothesis.extra import numpy as hnp
 import tinygrad_seq as ts
 from tinygrad_seq import optim, serialization
 from tinygrad_seq.nn import Linear, Parameter, Sequential
+
+try:
+    import fcntl
+except ImportError:  # Windows: the clean-up of stale temporaries is POSIX only
+    fcntl = None
 
 # --------------------------------------------------------------------------- identity
 
@@ -206,6 +215,93 @@ def test_a_crash_on_a_first_save_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         ts.save({"w": np.ones(2)}, tmp_path / "new.npz")
     assert os.listdir(tmp_path) == []
+
+
+# A save that hangs once its data is written (before fsync and rename), so the test can kill
+# it with SIGKILL at a known point: no clean-up code of the writer runs.
+_BLOCKED_SAVE = """
+import sys, time
+import numpy as np
+import tinygrad_seq as ts
+from tinygrad_seq import serialization
+
+def hang(fd):
+    print("written", flush=True)
+    time.sleep(600)
+
+serialization.os.fsync = hang
+ts.save({"w": np.ones(1000)}, sys.argv[1])
+"""
+
+
+def start_blocked_save(path):
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_SAVE, str(path)], stdout=PIPE, text=True
+    )
+    assert writer.stdout.readline() == "written\n"
+    return writer
+
+
+def temporaries(directory):
+    return sorted(name for name in os.listdir(directory) if name.endswith(".tmp"))
+
+
+posix_only = pytest.mark.skipif(
+    fcntl is None, reason="stale temporaries are recognised with POSIX process ids and locks"
+)
+
+
+@posix_only
+def test_a_save_killed_outright_leaves_a_temporary_file_the_next_save_removes(tmp_path):
+    path = tmp_path / "model.npz"
+    ts.save({"w": np.zeros(2)}, path)
+    writer = start_blocked_save(path)
+    writer.kill()  # SIGKILL
+    writer.wait()
+    writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    [leftover] = temporaries(tmp_path)
+    assert leftover.startswith(f".model.npz.{writer.pid}.")
+    np.testing.assert_array_equal(ts.load(path)["w"], np.zeros(2))  # the old checkpoint
+
+    ts.save({"w": np.ones(2)}, path)
+    assert os.listdir(tmp_path) == ["model.npz"]
+    np.testing.assert_array_equal(ts.load(path)["w"], np.ones(2))
+
+
+@posix_only
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    path = tmp_path / "model.npz"
+    writer = start_blocked_save(path)
+    try:
+        [theirs] = temporaries(tmp_path)
+        ts.save({"w": np.ones(2)}, path)
+        assert temporaries(tmp_path) == [theirs]
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+
+
+@posix_only
+def test_only_stale_temporaries_of_the_same_path_are_removed(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    gone = finished.pid
+    names = {
+        "stale": f".model.npz.{gone}.{'a' * 12}.tmp",
+        "locked": f".model.npz.{gone}.{'b' * 12}.tmp",  # its id is gone, but a lock is held
+        "alive": f".model.npz.{os.getpid()}.{'c' * 12}.tmp",
+        "other path": f".other.npz.{gone}.{'d' * 12}.tmp",
+        "not a temporary": f".model.npz.{gone}.{'e' * 12}.tmp.keep",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    with open(tmp_path / names["locked"], "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        ts.save({"w": np.ones(2)}, tmp_path / "model.npz")
+    kept = {name for key, name in names.items() if key != "stale"}
+    assert set(os.listdir(tmp_path)) == {"model.npz", *kept}
 
 
 # --------------------------------------------------------------------------- refusals

@@ -15,7 +15,10 @@ Three promises, each tested:
 
 - **Atomic**: the file is written to a temporary file in the same directory, flushed to
   disk (fsync) and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows). A
-  crash leaves either the old checkpoint or the new one, never half of one.
+  crash leaves either the old checkpoint or the new one, never half of one. A writer killed
+  outright (``kill -9``, power loss) cannot remove its temporary file, so its name carries
+  the writer's process id and the writer holds a lock on it; the next save of the same path
+  removes the temporary files of that path whose writer is gone (POSIX).
 - **Checked**: the zip comment at the very end of the file holds the SHA-256 of every byte
   before it, so any truncation or flipped byte is detected on load, not just the ones zip's
   CRC-32 or numpy's header parser would notice.
@@ -50,6 +53,11 @@ from typing import Any
 import numpy as np
 
 from .tensor import Tensor
+
+try:
+    import fcntl  # POSIX file locks
+except ImportError:  # Windows: no stale-temporary clean-up (see _remove_stale_temporaries)
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["load", "save"]
 
@@ -201,11 +209,14 @@ def _zip_with_checksum(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 def _write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` by a file holding ``data``, all at once or not at all."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    directory, name = os.path.split(os.path.abspath(path))
+    _remove_stale_temporaries(directory, name)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
+        if fcntl is not None:  # held until the file is closed, or the process dies
+            fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -218,6 +229,56 @@ def _write_atomically(path: str, data: bytes) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Delete the temporary files that earlier saves of ``name`` left behind when killed.
+
+    One is stale when its writer (the process id in its name) is not alive AND nobody holds
+    its lock: the id alone could belong to another machine's or container's process, the
+    lock alone is free for a moment after the writer creates the file. POSIX only: on
+    Windows ``os.kill(pid, 0)`` would terminate the process instead of probing it.
+    """
+    if fcntl is None:
+        return
+    ours = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = ours.fullmatch(entry)
+        temp = os.path.join(directory, entry)
+        if match and not _process_alive(int(match[1])) and not _locked(temp):
+            try:
+                os.remove(temp)
+            except OSError:  # removed by another save meanwhile, or not ours to remove
+                pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # no such process (or no such process id)
+        return False
+    except OSError:  # PermissionError: it exists, and belongs to another user
+        return True
+    return True
+
+
+def _locked(path: str) -> bool:
+    """Whether some process holds the lock of the file at ``path`` (or it cannot be checked)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fsync_directory(directory: str) -> None:
