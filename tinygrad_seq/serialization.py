@@ -3,7 +3,7 @@
 ``obj`` is a state dict (name → array or Tensor) or a nested checkpoint such as
 ``{'model': model.state_dict(), 'optim': opt.state_dict(), 'step': 12, 'loss': 0.3}``:
 dicts (with str or int keys), lists, tuples, arrays, Tensors, numpy scalars, and the Python
-values None, bool, int, float and str, nested in any way.
+values None, bool, int, float and str, nested in any way up to 100 levels deep.
 
 The file is an ordinary ``.npz`` (``np.load`` opens it): one ``.npy`` entry per array,
 named after its place in ``obj`` where that name is safe (``model/weight.npy``), and an
