@@ -45,10 +45,15 @@ def parts(state):
     return list(state) if isinstance(state, tuple) else [state]
 
 
-def run_both(kind, options, with_hx, lengths, dtype, T=4, B=3, D=2, H=3, seed=0):
-    """Outputs and gradients (x, hx, every parameter) with fused=True and fused=False."""
+def run_both(kind, options, with_hx, lengths, dtype, T=4, B=3, D=2, H=3, seed=0, prepare=None):
+    """Outputs and gradients (x, hx, every parameter) with fused=True and fused=False.
+
+    ``prepare(layer)``, if given, changes the layer's weights before both runs.
+    """
     rng = np.random.default_rng(seed)
     layer = KINDS[kind](D, H, dtype=dtype, rng=rng, **options)
+    if prepare is not None:
+        prepare(layer)
     shape = (B, T, D) if options.get("batch_first") else (T, B, D)
     x = ts.tensor(rng.uniform(-1, 1, shape).astype(dtype), requires_grad=True)
     hx = None
@@ -104,6 +109,88 @@ def test_fused_equals_composed_on_drawn_sizes(kind, sizes, bidirectional, with_h
     results = run_both(kind, options, with_hx, lengths, np.float64, T, B, D, H)
     assert_close(results[True][0], results[False][0], 1e-10)
     assert_close(results[True][1], results[False][1], 1e-10)
+
+
+# --------------------------------------------------------------------------- saturated gates
+
+# PyTorch's gate rows that go through σ: i, f (and not g), o for the LSTM; r, z for the GRU.
+SIGMOID_ROWS = {"LSTM": lambda H: np.r_[0 : 2 * H, 3 * H : 4 * H], "GRU": lambda H: np.r_[: 2 * H]}
+
+
+def saturate(kind, bias, weight_scale):
+    """A ``prepare`` for run_both: σ-gate rows of ``bias_ih`` set to ``bias``, weights scaled."""
+
+    def prepare(layer):
+        rows = SIGMOID_ROWS[kind](layer.hidden_size)
+        for name, p in layer.named_parameters():
+            if name.startswith("weight"):
+                p.data[...] *= weight_scale
+            elif name.startswith("bias_ih"):
+                p.data[rows] = bias
+
+    return prepare
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(
+    "bias, weight_scale",
+    [
+        pytest.param(-20.0, 1.0, id="gates-shut-by-bias"),
+        pytest.param(-30.0, 5.0, id="gates-shut-by-large-weights-and-bias"),
+        pytest.param(0.0, 40.0, id="large-weights"),
+    ],
+)
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_fused_equals_composed_on_saturated_gates(kind, bias, weight_scale, dtype):
+    """σ keeps full relative precision near 0 in both paths: a shut gate is e^a, not 0.
+
+    (Gates held OPEN by a large bias are left out: σ′ = σ(1 − σ) is computed from the stored
+    σ ≈ 1 in both paths, as in PyTorch, so 1 − σ keeps only ~eps / e^−a of its digits.)
+    """
+    prepare = saturate(kind, bias, weight_scale)
+    results = run_both(kind, {"bidirectional": True}, True, [4, 2, 3], dtype, prepare=prepare)
+    (out_f, grad_f), (out_c, grad_c) = results[True], results[False]
+    assert_close(out_f, out_c, TOLERANCE[dtype])
+    assert_close(grad_f, grad_c, TOLERANCE[dtype])
+
+
+def shut_forget_gate(T, H, dtype, **options):
+    """An LSTM whose only nonzero parameter is a forget bias of −20, its input x = 0, C_0 = 1."""
+    layer = nn.LSTM(1, H, dtype=dtype, **options)
+    for p in layer.parameters():
+        p.data[...] = 0
+    layer.bias_ih_l0.data[H : 2 * H] = -20
+    c0 = ts.ones(1, 1, H, dtype=dtype, requires_grad=True)
+    _, (_, c_n) = layer(ts.zeros(T, 1, 1, dtype=dtype), (ts.zeros(1, 1, H, dtype=dtype), c0))
+    return c_n, c0
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fused", [True, False])
+def test_shut_forget_gate_keeps_the_memory_gradient(fused, dtype):
+    """With f = σ(−20) = 2.06e-9 at every step, ∂C_T/∂C_0 = f^T (8.8e-27 for T = 3), not 0."""
+    T, H = 3, 2
+    c_n, c0 = shut_forget_gate(T, H, dtype, fused=fused)
+    (grad,) = ts.grad(c_n.sum(), [c0])
+    exact = (1 / (1 + np.exp(20.0))) ** T
+    np.testing.assert_allclose(grad.data, np.full((1, 1, H), exact), rtol=TOLERANCE[dtype])
+
+
+def test_shut_forget_gate_gradient_matches_torch():
+    torch = pytest.importorskip("torch")
+    T, H = 3, 2
+    c_n, c0 = shut_forget_gate(T, H, np.float32)
+    (ours,) = ts.grad(c_n.sum(), [c0])
+    theirs_layer = torch.nn.LSTM(1, H)
+    with torch.no_grad():
+        for p in theirs_layer.parameters():
+            p.zero_()
+        theirs_layer.bias_ih_l0[H : 2 * H] = -20
+    theirs_c0 = torch.ones(1, 1, H, requires_grad=True)
+    _, (_, theirs_c_n) = theirs_layer(torch.zeros(T, 1, 1), (torch.zeros(1, 1, H), theirs_c0))
+    (theirs,) = torch.autograd.grad(theirs_c_n.sum(), [theirs_c0])
+    assert theirs.numpy().min() > 0  # PyTorch keeps the tiny gradient too
+    np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- the kernels alone

@@ -3,11 +3,18 @@ files (truncated, flipped bytes, plain np.savez, pickles)."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import os
 import pickle
+import signal
 import struct
+import subprocess
+import sys
+import tracemalloc
+import zipfile
+from subprocess import PIPE
 
 import numpy as np
 import pytest
@@ -18,6 +25,11 @@ from hypothesis.extra import numpy as hnp
 import tinygrad_seq as ts
 from tinygrad_seq import optim, serialization
 from tinygrad_seq.nn import Linear, Parameter, Sequential
+
+try:
+    import fcntl
+except ImportError:  # Windows: the clean-up of stale temporaries is POSIX only
+    fcntl = None
 
 # --------------------------------------------------------------------------- identity
 
@@ -205,6 +217,93 @@ def test_a_crash_on_a_first_save_leaves_no_file(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+# A save that hangs once its data is written (before fsync and rename), so the test can kill
+# it with SIGKILL at a known point: no clean-up code of the writer runs.
+_BLOCKED_SAVE = """
+import sys, time
+import numpy as np
+import tinygrad_seq as ts
+from tinygrad_seq import serialization
+
+def hang(fd):
+    print("written", flush=True)
+    time.sleep(600)
+
+serialization.os.fsync = hang
+ts.save({"w": np.ones(1000)}, sys.argv[1])
+"""
+
+
+def start_blocked_save(path):
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _BLOCKED_SAVE, str(path)], stdout=PIPE, text=True
+    )
+    assert writer.stdout.readline() == "written\n"
+    return writer
+
+
+def temporaries(directory):
+    return sorted(name for name in os.listdir(directory) if name.endswith(".tmp"))
+
+
+posix_only = pytest.mark.skipif(
+    fcntl is None, reason="stale temporaries are recognised with POSIX process ids and locks"
+)
+
+
+@posix_only
+def test_a_save_killed_outright_leaves_a_temporary_file_the_next_save_removes(tmp_path):
+    path = tmp_path / "model.npz"
+    ts.save({"w": np.zeros(2)}, path)
+    writer = start_blocked_save(path)
+    writer.kill()  # SIGKILL
+    writer.wait()
+    writer.stdout.close()
+    assert writer.returncode == -signal.SIGKILL
+    [leftover] = temporaries(tmp_path)
+    assert leftover.startswith(f".model.npz.{writer.pid}.")
+    np.testing.assert_array_equal(ts.load(path)["w"], np.zeros(2))  # the old checkpoint
+
+    ts.save({"w": np.ones(2)}, path)
+    assert os.listdir(tmp_path) == ["model.npz"]
+    np.testing.assert_array_equal(ts.load(path)["w"], np.ones(2))
+
+
+@posix_only
+def test_a_live_writers_temporary_file_is_left_alone(tmp_path):
+    path = tmp_path / "model.npz"
+    writer = start_blocked_save(path)
+    try:
+        [theirs] = temporaries(tmp_path)
+        ts.save({"w": np.ones(2)}, path)
+        assert temporaries(tmp_path) == [theirs]
+    finally:
+        writer.kill()
+        writer.wait()
+        writer.stdout.close()
+
+
+@posix_only
+def test_only_stale_temporaries_of_the_same_path_are_removed(tmp_path):
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    gone = finished.pid
+    names = {
+        "stale": f".model.npz.{gone}.{'a' * 12}.tmp",
+        "locked": f".model.npz.{gone}.{'b' * 12}.tmp",  # its id is gone, but a lock is held
+        "alive": f".model.npz.{os.getpid()}.{'c' * 12}.tmp",
+        "other path": f".other.npz.{gone}.{'d' * 12}.tmp",
+        "not a temporary": f".model.npz.{gone}.{'e' * 12}.tmp.keep",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"half a checkpoint")
+    with open(tmp_path / names["locked"], "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        ts.save({"w": np.ones(2)}, tmp_path / "model.npz")
+    kept = {name for key, name in names.items() if key != "stale"}
+    assert set(os.listdir(tmp_path)) == {"model.npz", *kept}
+
+
 # --------------------------------------------------------------------------- refusals
 
 
@@ -339,3 +438,128 @@ def test_python_float_nans_keep_their_payload_bits(tmp_path):
     loaded = ts.load(tmp_path / "nan.ckpt")
     assert [struct.pack("<d", v).hex() for v in loaded["nans"]] == payloads
     assert loaded["one"] == 1.0 and type(loaded["one"]) is float
+
+
+# --------------------------------------------------------------------------- hostile files
+# Built here, byte by byte: a file from someone else may carry a valid checksum trailer
+# (SHA-256 is no secret), so every refusal below must hold with and without one.
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def meta_bytes(tree_json: str) -> bytes:
+    """The structure entry, from the JSON text of its tree (deep trees are written as text)."""
+    text = f'{{"format": "{serialization.FORMAT}", "version": {serialization.VERSION}, '
+    text += f'"tree": {tree_json}}}'
+    return npy_bytes(np.frombuffer(text.encode(), dtype=np.uint8))
+
+
+def hostile_file(path, entries, trailer=True, deflated=()):
+    """A zip of ``entries`` (name → bytes), with save's checksum trailer if ``trailer``; the
+    entries named in ``deflated`` are compressed."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in entries.items():
+            method = zipfile.ZIP_DEFLATED if name in deflated else zipfile.ZIP_STORED
+            archive.writestr(name, content, compress_type=method)
+        if trailer:
+            archive.comment = serialization._TRAILER_PREFIX + b"0" * 64
+    data = bytearray(buffer.getvalue())
+    if trailer:
+        data[-64:] = hashlib.sha256(data[: -len(archive.comment)]).hexdigest().encode()
+    path.write_bytes(bytes(data))
+    return path
+
+
+def one_array_file(path, array_bytes, **options):
+    tree = '{"dict": [["w", {"array": "w"}]]}'
+    entries = {"__tinygrad_seq__.npy": meta_bytes(tree), "w.npy": array_bytes}
+    return hostile_file(path, entries, **options)
+
+
+def peak_memory_of(function):
+    tracemalloc.start()
+    try:
+        function()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_hostile_file_helper_builds_loadable_files(tmp_path):
+    # The refusals below are about the hostile part, not the way the files are built.
+    path = one_array_file(tmp_path / "fine.npz", npy_bytes(np.arange(4.0)))
+    np.testing.assert_array_equal(ts.load(path)["w"], np.arange(4.0))
+
+
+@pytest.mark.parametrize("trailer", [True, False], ids=["with-checksum", "without-checksum"])
+def test_a_compressed_entry_is_refused_before_it_is_inflated(tmp_path, trailer):
+    zeros = npy_bytes(np.zeros(2_500_000))  # 20 MB that deflate packs into ~20 kB
+    path = one_array_file(tmp_path / "bomb.npz", zeros, trailer=trailer, deflated={"w.npy"})
+    assert path.stat().st_size < 100_000
+    message = []
+    peak = peak_memory_of(lambda: message.append(_load_error(path)))
+    assert "compressed entry 'w.npy' (deflate)" in message[0]
+    assert peak < 2_000_000, f"load allocated {peak:,} bytes: it inflated the entry"
+
+
+@pytest.mark.parametrize("trailer", [True, False], ids=["with-checksum", "without-checksum"])
+def test_a_header_declaring_a_huge_shape_is_refused_before_allocating(tmp_path, trailer):
+    header = io.BytesIO()
+    fields = {"descr": "<f8", "fortran_order": False, "shape": (10**12,)}
+    np.lib.format.write_array_header_1_0(header, fields)
+    path = one_array_file(tmp_path / "huge.npz", header.getvalue() + bytes(16), trailer=trailer)
+    message = []
+    peak = peak_memory_of(lambda: message.append(_load_error(path)))
+    assert "declares shape (1000000000000,) of float64" in message[0]
+    assert "holds 16 bytes" in message[0]
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize(
+    ("node", "why"),
+    [
+        ('{"array": ["w"]}', "bad structure node"),  # an unhashable entry name
+        ('{"float": "0x1p99999"}', "bad structure node"),  # overflows a float
+        ('{"float": "ten"}', "bad structure node"),
+        ("1" * 5000, "not valid JSON"),  # more digits than Python converts
+    ],
+)
+def test_a_bad_structure_node_is_a_value_error(tmp_path, node, why):
+    entries = {"__tinygrad_seq__.npy": meta_bytes(node)}
+    assert why in _load_error(hostile_file(tmp_path / "bad.npz", entries))
+
+
+def nested_lists(depth: int):
+    value: object = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_save_and_load_bound_the_nesting_the_same_way(tmp_path):
+    limit = serialization.MAX_NESTING
+    deepest = nested_lists(limit)
+    ts.save(deepest, tmp_path / "deepest.npz")
+    assert ts.load(tmp_path / "deepest.npz") == deepest
+
+    path = tmp_path / "c.npz"
+    ts.save({"old": np.ones(1)}, path)
+    before = path.read_bytes()
+    for depth in (limit + 1, 600, 5000):  # 600 once hit Python's recursion limit
+        with pytest.raises(ValueError, match=f"more than {limit} levels deep"):
+            ts.save(nested_lists(depth), path)
+    assert path.read_bytes() == before and sorted(os.listdir(tmp_path)) == ["c.npz", "deepest.npz"]
+
+
+@pytest.mark.parametrize("depth", [serialization.MAX_NESTING + 1, 495, 100_000])
+def test_load_refuses_a_structure_nested_too_deep(tmp_path, depth):
+    tree = '{"list": [' * depth + "1" + "]}" * depth
+    entries = {"__tinygrad_seq__.npy": meta_bytes(tree)}
+    message = _load_error(hostile_file(tmp_path / "deep.npz", entries))
+    assert f"more than {serialization.MAX_NESTING} levels deep" in message

@@ -145,7 +145,8 @@ def nll_loss(
     """Negative log-likelihood −log p[target], from log-probabilities.
 
     ``target`` holds integer class indices; places equal to ``ignore_index`` (padding)
-    contribute nothing and are not counted by ``reduction='mean'``.
+    contribute nothing and are not counted by ``reduction='mean'``. When every place is
+    ignored, ``'mean'`` is NaN (0 / 0) with zero gradients, as in PyTorch.
     """
     log_probs = Tensor.of(log_probs)
     target = np.asarray(target.data if isinstance(target, Tensor) else target)
@@ -170,13 +171,19 @@ def nll_loss(
     rows = log_probs.reshape(-1, classes)
     flat_target = np.where(valid, target, 0).reshape(-1)
     picked = rows[np.arange(flat_target.size), flat_target]
-    weight = Tensor._wrap(valid.reshape(-1).astype(log_probs.dtype))
-    losses = -picked * weight
+    # where, not a 0/1 weight: an ignored place's −log p may be inf, and inf · 0 is NaN
+    losses = where(valid.reshape(-1), -picked, 0.0)
     if reduction == "none":
         return losses.reshape(target.shape)
+    total = losses.sum()
     if reduction == "sum":
-        return losses.sum()
-    return losses.sum() / builtins.max(int(valid.sum()), 0)
+        return total
+    count = int(valid.sum())
+    if count == 0:
+        # As PyTorch: the mean over no targets is NaN, but nothing moves (zero gradients);
+        # dividing by 0 would make every gradient NaN and wreck the model under Adam.
+        return total + math.nan
+    return total / count
 
 
 def cross_entropy(

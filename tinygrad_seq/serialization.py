@@ -3,7 +3,7 @@
 ``obj`` is a state dict (name → array or Tensor) or a nested checkpoint such as
 ``{'model': model.state_dict(), 'optim': opt.state_dict(), 'step': 12, 'loss': 0.3}``:
 dicts (with str or int keys), lists, tuples, arrays, Tensors, numpy scalars, and the Python
-values None, bool, int, float and str, nested in any way.
+values None, bool, int, float and str, nested in any way up to 100 levels deep.
 
 The file is an ordinary ``.npz`` (``np.load`` opens it): one ``.npy`` entry per array,
 named after its place in ``obj`` where that name is safe (``model/weight.npy``), and an
@@ -15,13 +15,24 @@ Three promises, each tested:
 
 - **Atomic**: the file is written to a temporary file in the same directory, flushed to
   disk (fsync) and renamed over ``path`` (``os.replace``, atomic on POSIX and Windows). A
-  crash leaves either the old checkpoint or the new one, never half of one.
+  crash leaves either the old checkpoint or the new one, never half of one. A writer killed
+  outright (``kill -9``, power loss) cannot remove its temporary file, so its name carries
+  the writer's process id and the writer holds a lock on it; the next save of the same path
+  removes the temporary files of that path whose writer is gone (POSIX).
 - **Checked**: the zip comment at the very end of the file holds the SHA-256 of every byte
   before it, so any truncation or flipped byte is detected on load, not just the ones zip's
   CRC-32 or numpy's header parser would notice.
 - **Exact**: loading gives back numpy arrays with the same dtype, shape and bits, and the
   same Python values (floats exactly, via ``float.hex``, a NaN by its bits), dicts, lists
   and tuples.
+
+Loading a file from someone else is safe as well as checked: the checksum only proves the
+file is intact (an attacker can compute SHA-256 too), so every entry is judged from its
+headers before it is read. A compressed entry (``save`` never compresses; a small deflated
+file can inflate to gigabytes) or an entry whose ``.npy`` header declares more bytes than the
+entry holds (shape (10¹²,): no allocation is attempted) is refused with a ValueError, and
+dicts, lists and tuples nest at most :data:`MAX_NESTING` levels deep, on both sides: ``save``
+refuses what ``load`` would refuse.
 """
 
 from __future__ import annotations
@@ -29,8 +40,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
+import reprlib
 import secrets
 import struct
 import zipfile
@@ -41,11 +54,19 @@ import numpy as np
 
 from .tensor import Tensor
 
+try:
+    import fcntl  # POSIX file locks
+except ImportError:  # Windows: no stale-temporary clean-up (see _remove_stale_temporaries)
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = ["load", "save"]
 
 FORMAT = "tinygrad_seq.checkpoint"
 VERSION = 1
 META_ENTRY = "__tinygrad_seq__"
+# Dicts, lists and tuples inside one another: real checkpoints use a handful of levels; the
+# bound keeps a hostile file's structure (and the recursion that rebuilds it) small.
+MAX_NESTING = 100
 
 # The zip comment: a fixed prefix and the hex SHA-256 of all the bytes before the comment.
 _TRAILER_PREFIX = b"tinygrad_seq sha256 "
@@ -63,6 +84,10 @@ _PICKLED = (
 _TRUNCATED = (
     "is truncated or corrupted (its end is missing or damaged: an interrupted write, copy or "
     "download?)"
+)
+_TOO_DEEP = (
+    f"nests dicts, lists and tuples more than {MAX_NESTING} levels deep; save never writes "
+    "such a file"
 )
 
 PathLike = str | os.PathLike[str]
@@ -120,6 +145,11 @@ def _encode(
     if isinstance(value, Mapping | list | tuple):
         if id(value) in path_ids:
             raise TypeError(f"save: the value at {_describe(where)} contains itself")
+        if len(where) >= MAX_NESTING:
+            raise ValueError(
+                f"save: dicts, lists and tuples are nested more than {MAX_NESTING} levels deep "
+                f"(at {_describe(where[:4])}...); load refuses such files, so save does too"
+            )
         path_ids.add(id(value))
         try:
             if isinstance(value, Mapping):
@@ -179,11 +209,14 @@ def _zip_with_checksum(arrays: Mapping[str, np.ndarray]) -> bytes:
 
 def _write_atomically(path: str, data: bytes) -> None:
     """Replace ``path`` by a file holding ``data``, all at once or not at all."""
-    directory = os.path.dirname(os.path.abspath(path))
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    directory, name = os.path.split(os.path.abspath(path))
+    _remove_stale_temporaries(directory, name)
+    temp = os.path.join(directory, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     # os.open with mode 0o666 lets the umask decide the permissions, as for any new file.
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
+        if fcntl is not None:  # held until the file is closed, or the process dies
+            fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as file:
             file.write(data)
             file.flush()
@@ -196,6 +229,56 @@ def _write_atomically(path: str, data: bytes) -> None:
             pass
         raise
     _fsync_directory(directory)
+
+
+def _remove_stale_temporaries(directory: str, name: str) -> None:
+    """Delete the temporary files that earlier saves of ``name`` left behind when killed.
+
+    One is stale when its writer (the process id in its name) is not alive AND nobody holds
+    its lock: the id alone could belong to another machine's or container's process, the
+    lock alone is free for a moment after the writer creates the file. POSIX only: on
+    Windows ``os.kill(pid, 0)`` would terminate the process instead of probing it.
+    """
+    if fcntl is None:
+        return
+    ours = re.compile(rf"\.{re.escape(name)}\.(\d+)\.[0-9a-f]{{12}}\.tmp")
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = ours.fullmatch(entry)
+        temp = os.path.join(directory, entry)
+        if match and not _process_alive(int(match[1])) and not _locked(temp):
+            try:
+                os.remove(temp)
+            except OSError:  # removed by another save meanwhile, or not ours to remove
+                pass
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):  # no such process (or no such process id)
+        return False
+    except OSError:  # PermissionError: it exists, and belongs to another user
+        return True
+    return True
+
+
+def _locked(path: str) -> bool:
+    """Whether some process holds the lock of the file at ``path`` (or it cannot be checked)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _fsync_directory(directory: str) -> None:
@@ -217,8 +300,10 @@ def load(path: PathLike) -> Any:
 
     Raises ValueError, naming ``path`` and the problem, for an empty, truncated or
     corrupted file, a file not written by ``save`` (a plain ``np.savez`` file, a
-    ``torch.save`` pickle, ...) and an ``.npz`` holding pickled objects, which is never
-    unpickled.
+    ``torch.save`` pickle, ...), an ``.npz`` holding pickled objects, which is never
+    unpickled, and what only a hostile file holds: compressed entries (never inflated),
+    array headers that declare more bytes than their entry has (never allocated), and
+    structures nested more than :data:`MAX_NESTING` levels deep.
     """
     path = os.fspath(path)
     with open(path, "rb") as file:
@@ -226,16 +311,19 @@ def load(path: PathLike) -> Any:
     _check_container(path, data)
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-        meta = _read_meta(path, archive)
+        meta = _read_meta(path, archive, len(data))
         arrays = {
-            name[: -len(".npy")]: _read_array(path, archive, name)
+            name[: -len(".npy")]: _read_array(path, archive, name, len(data))
             for name in archive.namelist()
             if name != META_ENTRY + ".npy"
         }
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError) as error:
         raise ValueError(f"load: {path!r} is a corrupted checkpoint: {error}") from error
     names = set(arrays)
-    value = _decode(path, meta["tree"], arrays, names)
+    try:
+        value = _decode(path, meta["tree"], arrays, names, 1)
+    except RecursionError:
+        raise ValueError(f"load: {path!r} {_TOO_DEEP}") from None
     if names:
         raise ValueError(
             f"load: {path!r} is inconsistent: entries {sorted(names)} are not part of the "
@@ -287,12 +375,13 @@ def _diagnose_foreign(data: bytes) -> str:
             "a torch.save file, perhaps? It is never unpickled here)"
         )
     archive = zipfile.ZipFile(io.BytesIO(data))
-    for name in names:
+    for info in archive.infolist():
+        problem = _entry_problem(archive, info, len(data))
+        if problem is not None:
+            return problem
         try:
-            with archive.open(name) as entry:
+            with archive.open(info) as entry:
                 np.lib.format.read_array(entry, allow_pickle=False)
-        except ValueError as error:
-            return _PICKLED.format(name=name) if "pickle" in str(error) else _TRUNCATED
         except Exception:
             return _TRUNCATED
     if META_ENTRY + ".npy" in names:
@@ -303,26 +392,71 @@ def _diagnose_foreign(data: bytes) -> str:
     )
 
 
-def _read_array(path: str, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+def _entry_problem(archive: zipfile.ZipFile, info: zipfile.ZipInfo, file_size: int) -> str | None:
+    """Why an entry cannot be read safely, judged from its zip and ``.npy`` headers alone.
+
+    Nothing is inflated or allocated: a compressed entry is refused unread, and the array's
+    declared shape and dtype must account for exactly the bytes the entry holds.
+    """
+    name = info.filename
+    if info.compress_type != zipfile.ZIP_STORED:
+        method = zipfile.compressor_names.get(info.compress_type, str(info.compress_type))
+        return (
+            f"has a compressed entry {name!r} ({method}); save never compresses, and it is "
+            "not inflated (a small compressed file can expand to gigabytes); if it is an "
+            "np.savez_compressed file you trust, read it with np.load(path)"
+        )
+    if info.file_size != info.compress_size or info.file_size > file_size:
+        return (
+            f"is corrupted: entry {name!r} declares {info.file_size:,} bytes "
+            f"({info.compress_size:,} stored) in a file of {file_size:,} bytes"
+        )
+    try:
+        with archive.open(info) as entry:
+            version = np.lib.format.read_magic(entry)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(entry)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(entry)
+            else:
+                return f"has an entry {name!r} in .npy format {version}, which save never writes"
+            data_size = info.file_size - entry.tell()
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as error:
+        return f"is corrupted: entry {name!r} has no valid .npy header ({error})"
+    if dtype.hasobject:
+        return _PICKLED.format(name=name)
+    if dtype.kind not in _ARRAY_KINDS:
+        return f"has an entry {name!r} of dtype {dtype}, which save never writes"
+    declared = math.prod(shape) * dtype.itemsize
+    if declared != data_size:
+        return (
+            f"is truncated or corrupted: entry {name!r} declares shape {shape} of {dtype} "
+            f"({declared:,} bytes) but holds {data_size:,} bytes of data"
+        )
+    return None
+
+
+def _read_array(path: str, archive: zipfile.ZipFile, name: str, file_size: int) -> np.ndarray:
     if not name.endswith(".npy"):
         raise ValueError(f"load: {path!r} is inconsistent: entry {name!r} is not a .npy array")
-    try:
-        with archive.open(name) as entry:
-            return np.lib.format.read_array(entry, allow_pickle=False)
-    except ValueError as error:
-        if "pickle" in str(error):
-            raise ValueError(f"load: {path!r} {_PICKLED.format(name=name)}") from error
-        raise ValueError(f"load: {path!r}: entry {name!r} is not a valid array: {error}") from error
+    info = archive.getinfo(name)
+    problem = _entry_problem(archive, info, file_size)
+    if problem is not None:
+        raise ValueError(f"load: {path!r} {problem}")
+    with archive.open(info) as entry:
+        return np.lib.format.read_array(entry, allow_pickle=False)
 
 
-def _read_meta(path: str, archive: zipfile.ZipFile) -> dict[str, Any]:
+def _read_meta(path: str, archive: zipfile.ZipFile, file_size: int) -> dict[str, Any]:
     try:
-        raw = _read_array(path, archive, META_ENTRY + ".npy")
+        raw = _read_array(path, archive, META_ENTRY + ".npy", file_size)
     except KeyError:
         raise ValueError(f"load: {path!r} has no {META_ENTRY!r} entry") from None
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except RecursionError:
+        raise ValueError(f"load: {path!r} {_TOO_DEEP}") from None
+    except ValueError as error:  # bad UTF-8, bad JSON, an integer of too many digits
         raise ValueError(
             f"load: {path!r}: its structure entry is not valid JSON: {error}"
         ) from error
@@ -336,26 +470,38 @@ def _read_meta(path: str, archive: zipfile.ZipFile) -> dict[str, Any]:
     return meta
 
 
-def _decode(path: str, node: Any, arrays: Mapping[str, np.ndarray], unused: set[str]) -> Any:
-    """Rebuild the value of a tree node (see :func:`_encode`); ``unused`` loses each entry used."""
+def _decode(
+    path: str, node: Any, arrays: Mapping[str, np.ndarray], unused: set[str], depth: int
+) -> Any:
+    """Rebuild the value of a tree node (see :func:`_encode`); ``unused`` loses each entry used.
+
+    ``depth`` counts the dicts, lists and tuples this node sits in, itself included if it is one.
+    """
     if node is None or isinstance(node, bool | int | str):
         return node
     if isinstance(node, dict) and len(node) == 1:
         ((kind, body),) = node.items()
         if kind == "float" and isinstance(body, str):
-            return float.fromhex(body)
+            try:
+                return float.fromhex(body)
+            except (ValueError, OverflowError):
+                pass  # refused below
         if kind == "float_bits" and isinstance(body, str) and re.fullmatch("[0-9a-f]{16}", body):
             return struct.unpack("<d", bytes.fromhex(body))[0]
-        if kind in ("array", "scalar") and body in unused:
+        if kind in ("array", "scalar") and isinstance(body, str) and body in unused:
             unused.discard(body)
             return arrays[body][()] if kind == "scalar" else arrays[body]
+        if kind in ("dict", "list", "tuple") and depth > MAX_NESTING:
+            raise ValueError(f"load: {path!r} {_TOO_DEEP}")
         if kind == "dict" and isinstance(body, list):
             if all(isinstance(item, list) and len(item) == 2 and _is_key(item[0]) for item in body):
-                return {key: _decode(path, item, arrays, unused) for key, item in body}
+                return {key: _decode(path, item, arrays, unused, depth + 1) for key, item in body}
         if kind in ("list", "tuple") and isinstance(body, list):
-            items = [_decode(path, item, arrays, unused) for item in body]
+            items = [_decode(path, item, arrays, unused, depth + 1) for item in body]
             return items if kind == "list" else tuple(items)
-    raise ValueError(f"load: {path!r} is inconsistent: bad structure node {str(node)[:80]}")
+    raise ValueError(
+        f"load: {path!r} is inconsistent: bad structure node {reprlib.repr(node)[:80]}"
+    )
 
 
 def _is_key(key: Any) -> bool:

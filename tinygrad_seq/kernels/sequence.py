@@ -148,3 +148,17 @@ def mask_outputs(outputs: Tensor, valid: Any) -> Tensor:
 def flipped(x: np.ndarray, reverse: bool) -> np.ndarray:
     """``x`` in processing order: time-flipped when reading backwards."""
     return x[::-1] if reverse else x
+
+
+def sigmoid_of_negated(negated: np.ndarray) -> None:
+    """Replace −a by σ(a) = 1 / (1 + e⁻ᵃ) in place, with full relative precision.
+
+    The kernels compute −a directly (the sigmoid rows of their copied weights are negated,
+    which is exact), so this is three calls. Not ½ + ½·tanh(a/2): that rounds a saturated
+    gate to exactly 0 (σ(−20) = 2.06e-9 becomes 0.0 in float32, and a forget gate then cuts
+    ∂C_T/∂C_0 to 0). As in ``ops.Sigmoid``, e⁻ᵃ overflows to inf for very negative a and
+    1 / (1 + inf) = 0 is the right limit: call this inside ``np.errstate(over="ignore")``.
+    """
+    np.exp(negated, out=negated)
+    np.add(negated, 1, out=negated)
+    np.reciprocal(negated, out=negated)
