@@ -126,7 +126,7 @@ class Function:
         out = Tensor._wrap(data)
         if mode.anomaly:
             safety.check_forward(fn, inputs, data)
-        if not mode.enabled or not any([t.requires_grad for t in inputs]):
+        if not (mode.enabled and True in [t.requires_grad for t in inputs]):
             return out
         out.requires_grad, out.grad_fn = True, fn
         fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in inputs]
@@ -192,7 +192,7 @@ class _Gradients(dict):
             g = np.asarray(g)  # numpy gives scalars, not 0-d arrays, for 0-d arithmetic
         if g.shape != key.shape:
             g = ops.sum_to(g, key.shape)
-        if g.dtype != key.dtype:
+        if g.dtype is not key.dtype and g.dtype != key.dtype:  # (`is` first: the usual case)
             g = g.astype(key.dtype)
         if key not in self or isinstance(g, Tensor):  # a sum of Tensors is recorded too
             self[key] = g if key not in self else self[key] + g

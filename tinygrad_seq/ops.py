@@ -24,6 +24,8 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     The one place where broadcasting is undone (the engine calls it on every gradient that
     does not fit its input); g is an ndarray or a Tensor.
     """
+    if g.shape == shape:
+        return g
     lead = g.ndim - len(shape)
     if lead < 0 or any(n not in (1, m) for n, m in zip(shape, g.shape[lead:], strict=True)):
         if g.size == int(np.prod(shape)):  # only size-1 axes differ: (out,) for (1, out)
@@ -31,7 +33,7 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
         raise ValueError(f"sum_to: cannot sum shape {g.shape} down to {shape}")
     stretched = [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
     axes = tuple(range(lead)) + tuple(stretched)
-    return np.sum(g, axis=axes, keepdims=True).reshape(shape) if axes or lead else g
+    return np.sum(g, axis=axes, keepdims=True).reshape(shape)
 
 
 
@@ -176,10 +178,11 @@ class MatMul(Function):
             batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
             g = g.reshape(batch + (a2.shape[-2], b2.shape[-1]))
         grad_a = grad_b = None
-        if self.needs_grad(0):
-            grad_a = sum_to(g @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape)
+        if self.needs_grad(0):  # (sum_to also drops the row axis that a 1-D a was given)
+            grad_a = sum_to(g @ b2.swapaxes(-1, -2), a.shape)
         if self.needs_grad(1):
-            grad_b = sum_to(np.swapaxes(a2, -1, -2) @ g, b2.shape).reshape(b.shape)
+            grad_b = sum_to(a2.swapaxes(-1, -2) @ g, b2.shape)
+            grad_b = grad_b.reshape(b.shape) if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
 

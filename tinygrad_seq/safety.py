@@ -46,6 +46,8 @@ class SavedTensorModifiedError(RuntimeError):
 
 def _chain(array: np.ndarray) -> list[np.ndarray]:
     """``array`` and the arrays it is a view of, down to the one that owns the memory."""
+    if array.base is None:
+        return [array]
     chain = [array]
     while isinstance(chain[-1].base, np.ndarray):
         chain.append(chain[-1].base)
@@ -66,12 +68,12 @@ class SavedGuard:
     def of(fn: Function, out: np.ndarray) -> SavedGuard | None:
         """The guard of a new node: what it saved, and the version of the memory its output
         is a view of (a later in-place change there changes the output's values too)."""
+        viewed = _chain(out)[-1] if isinstance(out.base, np.ndarray) else None
+        if not fn.saved and fn.out_data is None and viewed is None:
+            return None
         saved = [(t, t.data) for t in fn.saved]
         if fn.out_data is not None:
             saved.append((None, fn.out_data))
-        viewed = _chain(out)[-1] if isinstance(out.base, np.ndarray) else None
-        if not saved and viewed is None:
-            return None
         guard = SavedGuard()
         guard.entries, guard.locked = [], []
         if viewed is not None:
@@ -218,12 +220,15 @@ def check_inputs(inputs: Sequence[Any]) -> None:
 def hand_out(g: Any, given: set[int]) -> Tensor:
     """Gradient g as a Tensor that shares memory with nothing handed out before (``given``:
     ids of those arrays): a later in-place update of one gradient must not change another."""
-    array = g.data if isinstance(g, Tensor) else g
-    if id(array) in given or array.base is not None:
-        with autograd.enable_grad():  # a copy that stays in the gradient's graph, if it has one
-            g = g + 0 if isinstance(g, Tensor) else g.copy()
-    given.add(id(g.data if isinstance(g, Tensor) else g))
-    return g if isinstance(g, Tensor) else Tensor._wrap(g)
+    if isinstance(g, Tensor):  # create_graph: a copy must stay in the gradient's graph
+        if id(g.data) in given or g.data.base is not None:
+            with autograd.enable_grad():
+                g = g.clone()
+    elif id(g) in given or g.base is not None:
+        g = g.copy()
+    g = g if isinstance(g, Tensor) else Tensor._wrap(g)
+    given.add(id(g.data))
+    return g
 
 
 class AnomalyError(FloatingPointError):
@@ -259,7 +264,7 @@ def check_forward(fn: Function, inputs: Sequence[Tensor], data: np.ndarray) -> N
 
 def check_backward(fn: Function, g: Any, input_grads: Any, create_graph: bool) -> None:
     """A backward returns one gradient (or None) per input; in anomaly mode, finite ones."""
-    if not isinstance(input_grads, tuple | list) or len(input_grads) != len(fn.parents):
+    if type(input_grads) not in (tuple, list) or len(input_grads) != len(fn.parents):
         raise TypeError(
             f"{fn.name}.backward must return a tuple with one entry per input "
             f"({len(fn.parents)}), got {input_grads!r:.80}"

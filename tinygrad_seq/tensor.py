@@ -531,6 +531,8 @@ class Tensor:
         axes[d0], axes[d1] = axes[d1], axes[d0]
         return ops.Permute.apply(self, axes=tuple(axes))
 
+    swapaxes = transpose  # numpy's and PyTorch's name for the same swap of two axes
+
     def squeeze(self, axis: Axis = None) -> Tensor:
         """Remove axes of size 1 (all of them, or those named)."""
         if axis is None:
