@@ -16,6 +16,8 @@ from .autograd import (
 )
 from .functional import (
     abs,
+    argmax,
+    argmin,
     cat,
     chunk,
     clip,
@@ -88,6 +90,8 @@ __all__ = [
     "Tensor",
     "abs",
     "arange",
+    "argmax",
+    "argmin",
     "cat",
     "chunk",
     "clip",
