@@ -414,7 +414,8 @@ class Tensor:
         for a in sorted(axes):
             if self.shape[a] != 1:
                 raise ValueError(
-                    f"squeeze: axis {a} has size {self.shape[a]}, not 1 (shape {self.shape})"
+                    f"squeeze: axis {a} has size {self.shape[a]}, not 1 (shape {self.shape}); "
+                    "PyTorch would leave the tensor unchanged: leave out this squeeze"
                 )
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
@@ -657,6 +658,15 @@ class Tensor:
 
     def pow(self, exponent: Any) -> Tensor:
         return self**exponent
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        """Floor division, rounding towards −∞ as Python and PyTorch do; no gradient."""
+        return Tensor(
+            np.floor_divide(self.data, other.data if isinstance(other, Tensor) else other)
+        )
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return Tensor(np.floor_divide(other, self.data))
 
 
 # --------------------------------------------------------------------------- helpers
