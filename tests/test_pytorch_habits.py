@@ -106,6 +106,26 @@ def _module_list(lib: Any) -> Any:
     return Stack()
 
 
+def _grown_list(lib: Any) -> tuple:
+    layers = lib.nn.ModuleList()
+    layers.append(lib.nn.Linear(2, 2))
+    layers.extend([lib.nn.Tanh(), lib.nn.Linear(2, 1)])
+    return len(layers), len(layers[1:]), [type(m).__name__ for m in layers[:2]]
+
+
+def _replaced_in_list(lib: Any) -> list[str]:
+    layers = lib.nn.ModuleList([lib.nn.Linear(2, 2), lib.nn.Tanh()])
+    layers[0] = lib.nn.ReLU()
+    return [type(m).__name__ for m in layers]
+
+
+def _edited_dict(lib: Any) -> tuple:
+    heads = lib.nn.ModuleDict({"a": lib.nn.Tanh(), "b": lib.nn.Linear(2, 1)})
+    had_a = "a" in heads
+    del heads["a"]
+    return had_a, "a" in heads, list(heads), len(list(heads.parameters()))
+
+
 HABITS = [
     # ------------------------------------------------------------- sizes and shapes
     Habit("size()", lambda lib, x: x.size(), lambda a: a.shape),
@@ -228,6 +248,12 @@ HABITS = [
         "nn.Softmax(dim=1)",
         lambda lib, x: lib.nn.Softmax(dim=1)(x),
         lambda a: _np_softmax(a, 1),
+        grad=True,
+    ),
+    Habit(
+        "F.softmax of 2-d without dim",
+        lambda lib, x: lib.nn.functional.softmax(x),
+        lambda a: _np_softmax(a, -1),
         grad=True,
     ),
     Habit(
@@ -369,6 +395,9 @@ HABITS = [
         lambda: ["0.weight", "0.bias", "2.weight", "2.bias"],
         (),
     ),
+    Habit("ModuleList append, extend, slice", _grown_list, lambda: (3, 2, ["Linear", "Tanh"]), ()),
+    Habit("ModuleList[i] = module", _replaced_in_list, lambda: ["ReLU", "Tanh"], ()),
+    Habit("ModuleDict keys, in, del", _edited_dict, lambda: (True, False, ["b"], 2), ()),
     # ------------------------------------------------------------- joining and splitting
     Habit(
         "lib.cat(dim=1)",
@@ -418,6 +447,7 @@ HABITS = [
     Habit("t()", lambda lib, x: x.t(), lambda a: a.T, grad=True),
     Habit("t() of 1-d", lambda lib, v: v.t(), lambda a: a, (V,)),
     Habit(".T", lambda lib, x: x.T, lambda a: a.T),
+    Habit(".T of 3-d reverses every axis", lambda lib, x: x.T, lambda a: a.T, (X3,), grad=True),
     Habit(".mT of 3-d", lambda lib, x: x.mT, lambda a: a.swapaxes(-1, -2), (X3,), grad=True),
     Habit(
         "permute(2, 0, 1)",
@@ -566,6 +596,7 @@ HABITS = [
         grad=True,
     ),
     Habit("int // int floors", lambda lib, i: i // 2, lambda i: i // 2, (INTS,)),
+    Habit("int // tensor floors", lambda lib, i: 7 // i, lambda i: 7 // i, (INTS,)),
     Habit("float // int floors", lambda lib, x: x // 1, lambda a: np.floor(a)),
     Habit(
         "int.float() / 2",
@@ -687,6 +718,20 @@ REFUSALS = [
         (X, Y),
         TypeError,
     ),
+    Refusal(
+        "ModuleDict key with a dot",
+        lambda lib: lib.nn.ModuleDict({"a.b": lib.nn.Tanh()}),
+        "without '.'",
+        (),
+        KeyError,
+    ),
+    Refusal(
+        "ModuleList index past the end",
+        lambda lib: lib.nn.ModuleList([lib.nn.Tanh()])[1],
+        "out of range",
+        (),
+        IndexError,
+    ),
     Refusal("size(2) of 2-d", lambda lib, x: x.size(2), "out of range", error=IndexError),
 ]
 
@@ -804,6 +849,8 @@ def test_habit_matches_numpy(habit: Habit):
         _assert_grads(grads, _central_differences(habit), habit.name, rtol=1e-5)
 
 
+# PyTorch warns about its implicit softmax axis and about .T beyond 2-d; the answers are kept.
+@pytest.mark.filterwarnings("ignore:Implicit dimension", "ignore:The use of `x.T`")
 @pytest.mark.parametrize(
     "habit", [h for h in HABITS if h.pytorch], ids=_ids([h for h in HABITS if h.pytorch])
 )
