@@ -15,6 +15,7 @@ PyTorch's or an error naming what to write, never a silently different result:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
@@ -49,6 +50,8 @@ def accepts_dim(function: F | None = None, *, indices: str | None = None) -> Any
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not kwargs and indices is None:  # the common call, kept cheap
+                return function(*args)
             torch_dim = "dim" in kwargs
             if torch_dim or "keepdim" in kwargs:
                 for torch_name, numpy_name in _RENAMES:
@@ -111,9 +114,9 @@ class ElementCount(int):
 
     shape: tuple[int, ...]
 
-    def __new__(cls, shape: tuple[int, ...]) -> ElementCount:
-        count = super().__new__(cls, int(np.prod(shape, dtype=np.int64)))
-        count.shape = tuple(shape)
+    def __new__(cls, shape: tuple[int, ...]) -> ElementCount:  # shape: a tuple of ints
+        count = super().__new__(cls, math.prod(shape))
+        count.shape = shape
         return count
 
     def __call__(self, dim: int | None = None) -> Any:
