@@ -694,9 +694,9 @@ def test_second_derivatives(name, data):
 # Tensor methods and functions that are not differentiable ops of their own.
 NOT_OPS = {
     "backward", "detach", "detach_", "requires_grad_", "retain_grad", "zero_", "numpy", "item",
-    "to", "float", "double", "astype", "argmax", "argmin", "contiguous", "cpu", "cuda", "dim",
-    "long", "new_full", "new_ones", "new_tensor", "new_zeros", "numel", "tolist", "type",
-    "type_as",
+    "to", "float", "double", "astype", "all", "any", "argmax", "argmin", "contiguous", "cpu",
+    "cuda", "dim", "long", "new_full", "new_ones", "new_tensor", "new_zeros", "numel", "tolist",
+    "type", "type_as",
 }  # fmt: skip
 # Differentiable names covered by a case under another name.
 ALIASES = {

@@ -209,6 +209,16 @@ HABITS = [
         lambda a: a.argmin(0, keepdims=True),
     ),
     Habit("lib.argmax(x, dim)", lambda lib, x: lib.argmax(x, dim=1), lambda a: a.argmax(1)),
+    Habit(
+        "(x > 0).all(), .any(dim=1)",
+        lambda lib, x: ((x > -3).all(), (x > 1).any(dim=1)),
+        lambda a: (np.all(a > -3), np.any(a > 1, axis=1)),
+    ),
+    Habit(
+        "if (x > 0).any(): as a condition",
+        lambda lib, x: bool((x > 1.9).any()),
+        lambda a: bool(np.any(a > 1.9)),
+    ),
     Habit("(x > 0).sum() counts", lambda lib, x: (x > 0).sum(), lambda a: (a > 0).sum()),
     Habit(
         "accuracy (x > 0).float().mean()",

@@ -112,7 +112,7 @@ class Tensor:
         if self.data.size != 1:
             raise ValueError(
                 f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; use "
-                ".any() or .all() on .data"
+                ".any() or .all()"
             )
         return bool(self.data)
 
@@ -488,6 +488,16 @@ class Tensor:
         """Index of the first smallest value along ``axis`` (of the flattened tensor when
         None); int64, no gradient."""
         return Tensor(np.argmin(self.data, axis=axis, keepdims=keepdims).astype(np.int64))
+
+    @accepts_dim
+    def all(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """True where every element along ``axis`` is nonzero; bool, no gradient."""
+        return Tensor(np.all(self.data, axis=_axis(axis), keepdims=keepdims))
+
+    @accepts_dim
+    def any(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """True where some element along ``axis`` is nonzero; bool, no gradient."""
+        return Tensor(np.any(self.data, axis=_axis(axis), keepdims=keepdims))
 
     @accepts_dim
     def amax(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
