@@ -595,10 +595,13 @@ class Tensor:
         """Always ``'cpu'``: the data are numpy arrays."""
         return "cpu"
 
-    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    def to(
+        self, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False
+    ) -> Tensor:
         """``to(dtype)``, ``to('cpu')``, ``to(other)`` or ``to(device, dtype)``, as in PyTorch.
 
-        The only device is the CPU; any other is an error.
+        The only device is the CPU; any other is an error. ``non_blocking`` changes nothing
+        on the CPU.
         """
         for arg in args:
             if isinstance(arg, Tensor):
