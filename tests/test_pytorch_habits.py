@@ -133,6 +133,7 @@ HABITS = [
     Habit("size(-1)", lambda lib, x: x.size(-1), lambda a: a.shape[-1]),
     Habit("size is numpy's count", lambda lib, x: x.size, lambda a: a.size, pytorch=False),
     Habit("shape", lambda lib, x: x.shape, lambda a: a.shape),
+    Habit("size() of 0-d", lambda lib, x: x.sum().size(), lambda a: ()),
     Habit("numel()", lambda lib, x: x.numel(), lambda a: a.size),
     Habit("dim()", lambda lib, x: x.dim(), lambda a: a.ndim),
     Habit("len(x)", lambda lib, x: len(x), lambda a: len(a)),
@@ -742,6 +743,7 @@ REFUSALS = [
         (),
         IndexError,
     ),
+    Refusal("max(dim=(0, 1))", lambda lib, x: x.max(dim=(0, 1)), "amax(dim=", error=TypeError),
     Refusal("size(2) of 2-d", lambda lib, x: x.size(2), "out of range", error=IndexError),
 ]
 

@@ -67,7 +67,8 @@ def accepts_dim(function: F | None = None, *, indices: str | None = None) -> Any
             if len(args) > 1:
                 return _max_like_positional(name, function, indices, args, kwargs)
             if torch_dim and kwargs["axis"] is not None:
-                return _values_and_indices(args[0], indices, kwargs["axis"], kwargs)
+                keepdim = bool(kwargs.get("keepdims", False))
+                return _values_and_indices(name, args[0], indices, kwargs["axis"], keepdim)
             return function(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
@@ -92,12 +93,13 @@ def _max_like_positional(
     return function(*args, **kwargs)
 
 
-def _values_and_indices(x: Any, indices: str, dim: int, kwargs: dict) -> ValuesIndices:
+def _values_and_indices(name: str, x: Any, indices: str, dim: int, keepdim: bool) -> ValuesIndices:
     """PyTorch's ``max(dim)``: the first extreme's index, and the value taken from there
     (so its gradient goes to that element only, as in PyTorch)."""
-    keepdim = bool(kwargs.get("keepdims", False))
     if not isinstance(dim, int | np.integer):
-        raise TypeError(f"{indices[3:]}: dim= takes one integer, got {dim!r}")
+        raise TypeError(
+            f"{name}: dim= takes one integer, got {dim!r}; for several axes write a{name}(dim=…)"
+        )
     where = getattr(x, indices)(axis=dim, keepdims=True)
     values = x.gather(dim, where)
     if not keepdim:
