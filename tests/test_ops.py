@@ -223,6 +223,29 @@ def _min(data):
     )
 
 
+def _max_like_dim(data, name):
+    shape = draw_shape(data, min_dims=1)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    keep = data.draw(tst.keepdims(), label="keepdim")
+    x = draw_array(data, shape, tst.separated(0.25, -4, 4), distinct=True)
+    return Case(
+        lambda x: getattr(x, name)(dim=dim, keepdim=keep).values,
+        [x],
+        lambda a: getattr(np, name)(a, axis=dim, keepdims=keep),
+        False,
+    )
+
+
+@case("max_dim")
+def _max_dim(data):
+    return _max_like_dim(data, "max")
+
+
+@case("min_dim")
+def _min_dim(data):
+    return _max_like_dim(data, "min")
+
+
 @case("var")
 def _var(data):
     shape, axis, keep = _reduction(data, min_side=2, min_dims=1)

@@ -892,3 +892,56 @@ def test_what_a_refusal_suggests_is_pytorchs_answer(refusal: Refusal):
     ours = _plain(refusal.instead(ts, *_tensors(ts, refusal.inputs, False)))
     theirs = _plain(refusal.program(torch, *_tensors(torch, refusal.inputs, False)))
     _assert_same(ours, theirs, refusal.name)
+
+
+# --------------------------------------------------------------------------- dim= is axis=
+
+# Every function that takes numpy's axis= also takes PyTorch's dim= (one helper renames it).
+REDUCTIONS = {
+    "Tensor.sum": lambda x, **k: x.sum(**k),
+    "Tensor.mean": lambda x, **k: x.mean(**k),
+    "Tensor.var": lambda x, **k: x.var(**k),
+    "Tensor.std": lambda x, **k: x.std(**k),
+    "Tensor.logsumexp": lambda x, **k: x.logsumexp(**k),
+    "Tensor.amax": lambda x, **k: x.amax(**k),
+    "Tensor.amin": lambda x, **k: x.amin(**k),
+    "Tensor.argmax": lambda x, **k: x.argmax(**k),
+    "Tensor.argmin": lambda x, **k: x.argmin(**k),
+    "Tensor.all": lambda x, **k: (x > 0).all(**k),
+    "Tensor.any": lambda x, **k: (x > 0).any(**k),
+    "ts.sum": lambda x, **k: ts.sum(x, **k),
+    "ts.mean": lambda x, **k: ts.mean(x, **k),
+    "ts.var": lambda x, **k: ts.var(x, **k),
+    "ts.logsumexp": lambda x, **k: ts.logsumexp(x, **k),
+    "ts.argmax": lambda x, **k: ts.argmax(x, **k),
+    "ts.argmin": lambda x, **k: ts.argmin(x, **k),
+}
+AXIS_FUNCTIONS = {
+    **REDUCTIONS,
+    "Tensor.softmax": lambda x, **k: x.softmax(**k),
+    "Tensor.log_softmax": lambda x, **k: x.log_softmax(**k),
+    "Tensor.squeeze": lambda x, **k: x[:, :1].squeeze(**k),
+    "Tensor.unsqueeze": lambda x, **k: x.unsqueeze(**k),
+    "Tensor.split": lambda x, **k: x.split(2, **k),
+    "Tensor.chunk": lambda x, **k: x.chunk(2, **k),
+    "ts.softmax": lambda x, **k: ts.softmax(x, **k),
+    "ts.log_softmax": lambda x, **k: ts.log_softmax(x, **k),
+    "ts.cat": lambda x, **k: ts.cat([x, x], **k),
+    "ts.stack": lambda x, **k: ts.stack([x, x], **k),
+    "ts.split": lambda x, **k: ts.split(x, [1, 2], **k),
+    "ts.chunk": lambda x, **k: ts.chunk(x, 3, **k),
+    "ts.squeeze": lambda x, **k: ts.squeeze(x[:, :1], **k),
+    "ts.unsqueeze": lambda x, **k: ts.unsqueeze(x, **k),
+}
+
+
+@pytest.mark.parametrize("name", sorted(AXIS_FUNCTIONS))
+def test_dim_means_axis_and_giving_both_is_an_error(name):
+    call, x = AXIS_FUNCTIONS[name], ts.tensor(X3)
+    _assert_same(_plain(call(x, dim=1)), _plain(call(x, axis=1)), name)
+    if name in REDUCTIONS:
+        kept = _plain(call(x, dim=1, keepdim=True))
+        _assert_same(kept, _plain(call(x, axis=1, keepdims=True)), name)
+        assert kept.shape == (2, 1, 4)
+    with pytest.raises(TypeError, match="got both axis= and dim=; give one"):
+        call(x, axis=1, dim=1)
