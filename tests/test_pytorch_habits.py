@@ -945,3 +945,14 @@ def test_dim_means_axis_and_giving_both_is_an_error(name):
         assert kept.shape == (2, 1, 4)
     with pytest.raises(TypeError, match="got both axis= and dim=; give one"):
         call(x, axis=1, dim=1)
+
+
+def test_size_is_an_int_that_survives_pickle_and_copy():
+    import copy
+    import json
+    import pickle
+
+    size = ts.zeros(2, 3).size
+    assert isinstance(size, int) and size + 1 == 7 and json.dumps(size) == "6"
+    for again in (pickle.loads(pickle.dumps(size)), copy.deepcopy(size)):
+        assert again == 6 and again() == (2, 3) and again(-1) == 3

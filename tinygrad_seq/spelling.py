@@ -121,6 +121,9 @@ class ElementCount(int):
         count.shape = shape
         return count
 
+    def __reduce__(self) -> tuple:  # pickle and copy rebuild it from the shape
+        return ElementCount, (self.shape,)
+
     def __call__(self, dim: int | None = None) -> Any:
         if dim is None:
             return self.shape
