@@ -126,6 +126,30 @@ def _edited_dict(lib: Any) -> tuple:
     return had_a, "a" in heads, list(heads), len(list(heads.parameters()))
 
 
+def _lstm_shapes(lib: Any, x: Any) -> tuple:
+    out, (h, c) = lib.nn.LSTM(4, 5, num_layers=2, batch_first=True)(x.float())
+    return out.shape, h.shape, c.shape
+
+
+def _gru_shapes(lib: Any, x: Any) -> tuple:
+    out, h = lib.nn.GRU(4, 5, bidirectional=True)(x.float())
+    return out.shape, h.shape
+
+
+def _modes(lib: Any) -> tuple:
+    model = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.Dropout(0.5))
+    modes = [model.eval().training, model[1].training, model.train().training]
+    return (*modes, model[1].training)
+
+
+def _zeroed_grad(lib: Any) -> Any:
+    layer = lib.nn.Linear(3, 2)
+    layer(lib.ones(4, 3)).sum().backward()
+    had_grad = layer.weight.grad is not None
+    layer.zero_grad()
+    return had_grad, layer.weight.grad is None
+
+
 HABITS = [
     # ------------------------------------------------------------- sizes and shapes
     Habit("size()", lambda lib, x: x.size(), lambda a: a.shape),
@@ -406,6 +430,49 @@ HABITS = [
         lambda: ["0.weight", "0.bias", "2.weight", "2.bias"],
         (),
     ),
+    Habit(
+        "nn.LSTM(num_layers=2) names",
+        lambda lib: _names(lib.nn.LSTM(3, 4, num_layers=2, bidirectional=True)),
+        lambda: [
+            f"{kind}_l{layer}{suffix}"
+            for layer in (0, 1)
+            for suffix in ("", "_reverse")
+            for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        ],
+        (),
+    ),
+    Habit(
+        "out, (h, c) = nn.LSTM(batch_first)(x)",
+        _lstm_shapes,
+        lambda a: ((2, 3, 5), (2, 2, 5), (2, 2, 5)),
+        (X3,),
+    ),
+    Habit(
+        "out, h = nn.GRU(bidirectional)(x)", _gru_shapes, lambda a: ((2, 3, 10), (2, 3, 5)), (X3,)
+    ),
+    Habit(
+        "nn.Linear(3, 4) shapes, numel",
+        lambda lib: (
+            lib.nn.Linear(3, 4).weight.shape,
+            sum(p.numel() for p in lib.nn.Linear(3, 4).parameters()),
+        ),
+        lambda: ((4, 3), 16),
+        (),
+    ),
+    Habit(
+        "nn.Embedding(10, 3)(idx).shape",
+        lambda lib, i: lib.nn.Embedding(10, 3)(i).shape,
+        lambda i: (2, 2, 3),
+        (INDEX,),
+    ),
+    Habit("eval() / train() reach every module", _modes, lambda: (False, False, True, True), ()),
+    Habit(
+        "Dropout in eval() is the identity",
+        lambda lib, x: lib.nn.Dropout(0.5).eval()(x),
+        lambda a: a,
+        grad=True,
+    ),
+    Habit("zero_grad() sets grads to None", _zeroed_grad, lambda: (True, True), ()),
     Habit("ModuleList append, extend, slice", _grown_list, lambda: (3, 2, ["Linear", "Tanh"]), ()),
     Habit("ModuleList[i] = module", _replaced_in_list, lambda: ["ReLU", "Tanh"], ()),
     Habit("ModuleDict keys, in, del", _edited_dict, lambda: (True, False, ["b"], 2), ()),
@@ -772,7 +839,8 @@ def _assert_same(actual: Any, expected: Any, where: str) -> None:
         assert isinstance(actual, np.ndarray), f"{where}: got {actual!r}, expected an array"
         assert actual.dtype == expected.dtype, f"{where}: dtype {actual.dtype} != {expected.dtype}"
         assert actual.shape == expected.shape, f"{where}: shape {actual.shape} != {expected.shape}"
-        np.testing.assert_allclose(actual, expected, rtol=1e-6, atol=1e-12, err_msg=where)
+        rtol = 1e-12 if expected.dtype == np.float64 else 1e-6  # only rounding may differ
+        np.testing.assert_allclose(actual, expected, rtol=rtol, atol=1e-12, err_msg=where)
     elif isinstance(expected, tuple | list):
         assert isinstance(actual, tuple | list), f"{where}: got {actual!r}, expected {expected!r}"
         assert len(actual) == len(expected), f"{where}: {len(actual)} items, not {len(expected)}"
