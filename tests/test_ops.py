@@ -252,7 +252,7 @@ def _var(data):
     axis = None if axis == () else axis  # reducing nothing leaves n − correction = 0
     correction = data.draw(st.sampled_from([0, 1]), label="correction")
     return Case(
-        lambda x: x.var(axis, keep, correction),
+        lambda x: x.var(axis, keepdims=keep, correction=correction),
         [draw_array(data, shape)],
         lambda a: np.var(a, axis=axis, keepdims=keep, ddof=correction),
     )

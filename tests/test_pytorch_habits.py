@@ -181,6 +181,19 @@ HABITS = [
     Habit("var() unbiased", lambda lib, x: x.var(), lambda a: a.var(ddof=1), grad=True),
     Habit("var(dim=0)", lambda lib, x: x.var(dim=0), lambda a: a.var(0, ddof=1), grad=True),
     Habit("var(correction=0)", lambda lib, x: x.var(dim=1, correction=0), lambda a: a.var(1)),
+    Habit(
+        "var(dim=1, unbiased=False)",
+        lambda lib, x: x.var(dim=1, unbiased=False),
+        lambda a: a.var(1),
+        grad=True,
+    ),
+    Habit("std(unbiased=False)", lambda lib, x: x.std(unbiased=False), lambda a: a.std()),
+    Habit(
+        "lib.var(x, 0, unbiased=True)",
+        lambda lib, x: lib.var(x, 0, unbiased=True),
+        lambda a: a.var(0, ddof=1),
+    ),
+    Habit("var(ddof=0) numpy", lambda lib, x: x.var(ddof=0), lambda a: a.var(), pytorch=False),
     Habit("std()", lambda lib, x: x.std(), lambda a: a.std(ddof=1), grad=True),
     Habit(
         "std(dim=1, keepdim)",
@@ -811,6 +824,26 @@ REFUSALS = [
         IndexError,
     ),
     Refusal("max(dim=(0, 1))", lambda lib, x: x.max(dim=(0, 1)), "amax(dim=", error=TypeError),
+    Refusal(
+        "var(1, False) positional unbiased",
+        lambda lib, x: x.var(1, False),
+        "var(1, correction=0)",
+        error=TypeError,
+        instead=lambda lib, x: x.var(1, correction=0),
+    ),
+    Refusal(
+        "std(0, True) positional unbiased",
+        lambda lib, x: x.std(0, True),
+        "std(0, keepdim=True)",
+        error=TypeError,
+        instead=lambda lib, x: x.std(0, correction=1),
+    ),
+    Refusal(
+        "var(unbiased=, correction=)",
+        lambda lib, x: x.var(unbiased=False, correction=0),
+        "give one",
+        error=TypeError,
+    ),
     Refusal("size(2) of 2-d", lambda lib, x: x.size(2), "out of range", error=IndexError),
 ]
 

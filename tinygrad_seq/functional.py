@@ -89,7 +89,7 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return out if keepdims else out.reshape(_reduced_shape(x.shape, axis))
 
 
-@accepts_dim
+@accepts_dim(correction=True)
 def var(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
     """Variance Σ (x − x̄)² / (n − correction); ``correction=1`` is PyTorch's default."""
     x = _tensor(x)

@@ -35,10 +35,15 @@ class ValuesIndices(NamedTuple):
     indices: Any
 
 
-def accepts_dim(function: F | None = None, *, indices: str | None = None) -> Any:
+def accepts_dim(
+    function: F | None = None, *, indices: str | None = None, correction: bool = False
+) -> Any:
     """Let ``function`` take ``dim=`` / ``keepdim=`` as well as ``axis=`` / ``keepdims=``.
 
-    Giving both spellings of one argument is an error. With ``indices="argmax"`` the
+    Giving both spellings of one argument is an error. With ``correction=True`` (variance
+    and standard deviation) PyTorch's ``unbiased=`` and numpy's ``ddof=`` become
+    ``correction=``, and a second positional argument is refused: PyTorch reads
+    ``var(1, False)`` as ``unbiased=False``. With ``indices="argmax"`` the
     function is a max-like reduction (its first argument is the tensor, its second the
     axis): ``dim=`` then returns PyTorch's ``(values, indices)``, a positional integer axis
     is refused as ambiguous, and a tensor in its place is PyTorch's elementwise form
@@ -50,6 +55,8 @@ def accepts_dim(function: F | None = None, *, indices: str | None = None) -> Any
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if correction:
+                _as_correction(name, args, kwargs)
             if not kwargs and indices is None:  # the common call, kept cheap
                 return function(*args)
             torch_dim = "dim" in kwargs
@@ -74,6 +81,23 @@ def accepts_dim(function: F | None = None, *, indices: str | None = None) -> Any
         return wrapper  # type: ignore[return-value]
 
     return decorate if function is None else decorate(function)
+
+
+def _as_correction(name: str, args: tuple, kwargs: dict) -> None:
+    """PyTorch's ``unbiased=`` and numpy's ``ddof=`` as ``correction=``, in ``kwargs``."""
+    if len(args) > 2:
+        axis, second = args[1], args[2]
+        raise TypeError(
+            f"{name}({axis!r}, {second!r}) is ambiguous: PyTorch reads the second argument as "
+            f"unbiased=; write {name}({axis!r}, correction=0) for unbiased=False, or "
+            f"{name}({axis!r}, keepdim={second!r})"
+        )
+    for other in ("unbiased", "ddof"):
+        if other in kwargs:
+            if "correction" in kwargs:
+                raise TypeError(f"{name}: got both correction= and {other}=; give one")
+            value = kwargs.pop(other)
+            kwargs["correction"] = int(value) if other == "ddof" else int(bool(value))
 
 
 def _max_like_positional(

@@ -333,9 +333,9 @@ class Tensor:
         """
         return ops.Min.apply(self, axis=_axis(axis), keepdims=keepdims)
 
-    @accepts_dim
+    @accepts_dim(correction=True)
     def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-        return functional.var(self, axis, keepdims, correction)
+        return functional.var(self, axis=axis, keepdims=keepdims, correction=correction)
 
     @accepts_dim
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -509,7 +509,7 @@ class Tensor:
         """The smallest values only (never indices); ties share the gradient."""
         return self.min(axis=axis, keepdims=keepdims)
 
-    @accepts_dim
+    @accepts_dim(correction=True)
     def std(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
         """√var: the standard deviation with PyTorch's ``correction=1`` by default."""
         return self.var(axis=axis, keepdims=keepdims, correction=correction).sqrt()
