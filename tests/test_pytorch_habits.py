@@ -658,6 +658,23 @@ HABITS = [
         lambda: np.full((2, 3), 7.0, np.float32),
         (),
     ),
+    Habit(
+        "dtype=lib.long targets",
+        lambda lib: lib.tensor([2, 0], dtype=lib.long),
+        lambda: np.array([2, 0]),
+        (),
+    ),
+    Habit(
+        "lib.zeros(2, dtype=lib.bool)",
+        lambda lib: lib.zeros(2, dtype=lib.bool),
+        lambda: np.zeros(2, bool),
+        (),
+    ),
+    Habit(
+        "to(lib.double), to(lib.float), to(lib.int)",
+        lambda lib, x: (x.to(lib.double), x.to(lib.float), x.to(lib.int)),
+        lambda a: (a, a.astype(np.float32), a.astype(np.int32)),
+    ),
     Habit("lib.arange(5)", lambda lib: lib.arange(5), lambda: np.arange(5), ()),
     Habit(
         "lib.zeros_like / ones_like",
