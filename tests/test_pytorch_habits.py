@@ -861,6 +861,13 @@ REFUSALS = [
         "give one",
         error=TypeError,
     ),
+    Refusal(
+        "gather with a larger index",
+        lambda lib, x, i: x.gather(1, i),
+        "no larger than",
+        (X, np.zeros((3, 1), np.int64)),
+        ValueError,
+    ),
     Refusal("size(2) of 2-d", lambda lib, x: x.size(2), "out of range", error=IndexError),
 ]
 

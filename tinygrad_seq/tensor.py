@@ -525,6 +525,12 @@ class Tensor:
                 f"shape {self.shape}"
             )
         dim = _check_axis("gather", dim, self.shape)
+        sides = enumerate(zip(index.shape, self.shape, strict=True))
+        if any(n > m for d, (n, m) in sides if d != dim):
+            raise ValueError(
+                f"gather: index shape {index.shape} must be no larger than the tensor's shape "
+                f"{self.shape} except along dim {dim}"
+            )
         if index.size and (index.min() < 0 or index.max() >= self.shape[dim]):
             raise IndexError(
                 f"gather: an index is out of range for dim {dim} of size {self.shape[dim]}"
