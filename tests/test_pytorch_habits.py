@@ -230,6 +230,12 @@ HABITS = [
         lambda lib, x: tuple(x.max(dim=-1)),
         lambda a: _np_max_dim(a, -1),
     ),
+    Habit(
+        "max(dim=1)[0] for the values",
+        lambda lib, x: x.max(dim=1)[0],
+        lambda a: a.max(1),
+        grad=True,
+    ),
     Habit("min(dim=0)", lambda lib, x: x.min(dim=0), lambda a: _np_min_dim(a, 0), grad=True),
     Habit("lib.max(x, dim=1)", lambda lib, x: lib.max(x, dim=1), lambda a: _np_max_dim(a, 1)),
     Habit("lib.max(a, b)", lambda lib, x, y: lib.max(x, y), np.maximum, (X, Y), grad=True),
