@@ -81,8 +81,8 @@ def test_binary_ops_are_ieee_consistent_with_numpy(name, data):
 REDUCTIONS = {
     "sum": (lambda x, ax: x.sum(ax), lambda a, ax: np.sum(a, axis=ax)),
     "mean": (lambda x, ax: x.mean(ax), lambda a, ax: np.mean(a, axis=ax)),
-    "max": (lambda x, ax: x.max(ax), lambda a, ax: np.max(a, axis=ax)),
-    "min": (lambda x, ax: x.min(ax), lambda a, ax: np.min(a, axis=ax)),
+    "max": (lambda x, ax: x.max(axis=ax), lambda a, ax: np.max(a, axis=ax)),
+    "min": (lambda x, ax: x.min(axis=ax), lambda a, ax: np.min(a, axis=ax)),
     # numpy's own stable log-sum-exp (log(sum(exp(a))) rounds exp(1e-300) to 1, giving 0)
     "logsumexp": (
         lambda x, ax: x.logsumexp(ax),

@@ -205,7 +205,10 @@ def _max(data):
     shape, axis, keep = _reduction(data)
     x = draw_array(data, shape, tst.separated(0.25, -4, 4), distinct=True)
     return Case(
-        lambda x: x.max(axis, keep), [x], lambda a: np.max(a, axis=axis, keepdims=keep), False
+        lambda x: x.max(axis=axis, keepdims=keep),
+        [x],
+        lambda a: np.max(a, axis=axis, keepdims=keep),
+        False,
     )
 
 
@@ -214,8 +217,34 @@ def _min(data):
     shape, axis, keep = _reduction(data)
     x = draw_array(data, shape, tst.separated(0.25, -4, 4), distinct=True)
     return Case(
-        lambda x: x.min(axis, keep), [x], lambda a: np.min(a, axis=axis, keepdims=keep), False
+        lambda x: x.min(axis=axis, keepdims=keep),
+        [x],
+        lambda a: np.min(a, axis=axis, keepdims=keep),
+        False,
     )
+
+
+def _max_like_dim(data, name):
+    shape = draw_shape(data, min_dims=1)
+    dim = data.draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    keep = data.draw(tst.keepdims(), label="keepdim")
+    x = draw_array(data, shape, tst.separated(0.25, -4, 4), distinct=True)
+    return Case(
+        lambda x: getattr(x, name)(dim=dim, keepdim=keep).values,
+        [x],
+        lambda a: getattr(np, name)(a, axis=dim, keepdims=keep),
+        False,
+    )
+
+
+@case("max_dim")
+def _max_dim(data):
+    return _max_like_dim(data, "max")
+
+
+@case("min_dim")
+def _min_dim(data):
+    return _max_like_dim(data, "min")
 
 
 @case("var")
@@ -224,7 +253,7 @@ def _var(data):
     axis = None if axis == () else axis  # reducing nothing leaves n − correction = 0
     correction = data.draw(st.sampled_from([0, 1]), label="correction")
     return Case(
-        lambda x: x.var(axis, keep, correction),
+        lambda x: x.var(axis, keepdims=keep, correction=correction),
         [draw_array(data, shape)],
         lambda a: np.var(a, axis=axis, keepdims=keep, ddof=correction),
     )
@@ -302,6 +331,66 @@ def _transpose(data):
 @case("T")
 def _T(data):
     return Case(lambda x: x.T, [draw_array(data, draw_shape(data))], lambda a: a.T)
+
+
+@case("t")
+def _t(data):
+    shape = draw_shape(data, max_dims=2)
+    return Case(lambda x: x.t(), [draw_array(data, shape)], lambda a: a.T)
+
+
+@case("std")
+def _std(data):
+    shape, axis, keep = _reduction(data, min_side=2, min_dims=1)
+    axis = None if axis == () else axis
+    x = draw_array(data, shape, tst.separated(0.25, -4, 4), distinct=True)
+    return Case(
+        lambda x: x.std(dim=axis, keepdim=keep),
+        [x],
+        lambda a: np.std(a, axis=axis, keepdims=keep, ddof=1),
+    )
+
+
+@case("gather")
+def _gather(data):
+    shape = draw_shape(data, min_dims=1)
+    dim = data.draw(st.integers(0, len(shape) - 1), label="dim")
+    picked = tuple(data.draw(st.integers(1, n), label="side") for n in shape)
+    index = data.draw(
+        hnp.arrays(np.int64, picked, elements=st.integers(0, shape[dim] - 1)), label="index"
+    )
+    crop = tuple(slice(None) if d == dim else slice(n) for d, n in enumerate(picked))
+    return Case(
+        lambda x: x.gather(dim, index),
+        [draw_array(data, shape)],
+        lambda a: np.take_along_axis(a[crop], index, dim),
+    )
+
+
+@case("masked_fill")
+def _masked_fill(data):
+    shape = draw_shape(data)
+    kept = data.draw(st.integers(0, len(shape)), label="mask dims")
+    mask_shape = tuple(n if data.draw(st.booleans()) else 1 for n in shape[len(shape) - kept :])
+    mask = data.draw(hnp.arrays(np.bool_, mask_shape), label="mask")
+    return Case(
+        lambda x: x.masked_fill(mask, -2.5),
+        [draw_array(data, shape)],
+        lambda a: np.where(mask, -2.5, a),
+    )
+
+
+@case("repeat")
+def _repeat(data):
+    shape = draw_shape(data, max_dims=3)
+    extra = data.draw(st.integers(0, 1), label="new dims")
+    count = len(shape) + extra
+    sizes = data.draw(st.lists(st.integers(1, 3), min_size=count, max_size=count), label="sizes")
+    return Case(
+        lambda x: x.repeat(sizes),
+        [draw_array(data, shape)],
+        lambda a: np.tile(a, sizes),
+    )
 
 
 @case("squeeze")
@@ -712,7 +801,9 @@ def test_second_derivatives(name, data):
 # Tensor methods and functions that are not differentiable ops of their own.
 NOT_OPS = {
     "backward", "detach", "detach_", "requires_grad_", "retain_grad", "zero_", "numpy", "item",
-    "to", "float", "double", "astype", "of",
+    "to", "float", "double", "astype", "all", "any", "argmax", "argmin", "contiguous", "cpu",
+    "cuda", "dim", "long", "new_full", "new_ones", "new_tensor", "new_zeros", "numel", "tolist",
+    "type", "type_as", "of",
 }  # fmt: skip
 # Differentiable names covered by a case under another name.
 ALIASES = {
@@ -724,6 +815,8 @@ ALIASES = {
     "Min": "min", "SumTo": "sum_to", "Reshape": "reshape", "Permute": "permute",
     "BroadcastTo": "broadcast_to", "GetItem": "getitem", "IndexAdd": "index_add", "Cat": "cat",
     "view": "reshape", "clamp": "clip", "matmul": "matmul", "Clone": "clone", "SetItem": "setitem",
+    "amax": "max", "amin": "min",
+    "view_as": "reshape", "expand_as": "broadcast_to",
 }  # fmt: skip
 # Covered by an exact test below instead of finite differences.
 EXACT = {"Cast"}

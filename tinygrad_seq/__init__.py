@@ -3,7 +3,7 @@
 The public names live here; see DESIGN in the docs for the contract.
 """
 
-from numpy import float32, float64
+from numpy import bool_, float32, float64, int32, int64
 
 from . import functional, nn, ops, optim
 from .autograd import (
@@ -17,6 +17,8 @@ from .autograd import (
 )
 from .functional import (
     abs,
+    argmax,
+    argmin,
     cat,
     chunk,
     clip,
@@ -67,6 +69,14 @@ from .tensor import (
 
 __version__ = "0.1.0"
 
+# PyTorch's dtype names (numpy's dtypes underneath): ``dtype=ts.long`` for class targets.
+# They stay out of ``__all__``: a star import must not hide Python's own float, int and bool.
+float = float32
+double = float64
+long = int64
+int = int32
+bool = bool_
+
 # Imported on first use (``ts.viz.draw_graph``), so that importing the core loads no
 # renderer, plotting or test library.
 _LAZY = ("data", "kernels", "testing", "viz")
@@ -89,6 +99,8 @@ __all__ = [
     "Tensor",
     "abs",
     "arange",
+    "argmax",
+    "argmin",
     "cat",
     "chunk",
     "clip",
@@ -98,6 +110,8 @@ __all__ = [
     "flatten",
     "float32",
     "float64",
+    "int32",
+    "int64",
     "from_numpy",
     "full",
     "functional",

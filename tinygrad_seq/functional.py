@@ -15,10 +15,13 @@ from typing import Any
 import numpy as np
 
 from . import ops
+from .spelling import ValuesIndices, accepts_dim
 from .tensor import Axis, Tensor, _check_axis
 
 __all__ = [
     "abs",
+    "argmax",
+    "argmin",
     "cat",
     "chunk",
     "clip",
@@ -68,6 +71,7 @@ def _reduced_shape(shape: tuple[int, ...], axis: Axis) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- reductions
 
 
+@accepts_dim
 def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """log Σ exp(x) over ``axis``, computed as m + log Σ exp(x − m) with m = max x.
 
@@ -81,6 +85,7 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return out if keepdims else out.reshape(_reduced_shape(x.shape, axis))
 
 
+@accepts_dim(correction=True)
 def var(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
     """Variance Σ (x − x̄)² / (n − correction); ``correction=1`` is PyTorch's default."""
     x = Tensor.of(x)
@@ -91,17 +96,41 @@ def var(x: Tensor, axis: Axis = None, keepdims: bool = False, correction: int = 
     )
 
 
-def softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """exp(x) / Σ exp(x) along ``axis``, shifted by the maximum so nothing overflows."""
+def _softmax_axis(op: str, x: Tensor, axis: int | None) -> int:
+    """The axis a softmax runs along: the last by default, and only where that is the axis
+    PyTorch's (deprecated) implicit choice takes too, that is up to 2 dimensions."""
+    if axis is not None:
+        return axis
+    if x.ndim > 2:
+        raise ValueError(
+            f"{op}: for a tensor of {x.ndim} dimensions (shape {x.shape}) say which axis: "
+            f"{op}(x, dim=-1) for the last (PyTorch's implicit choice here would be dim="
+            f"{0 if x.ndim == 3 else 1})"
+        )
+    return -1
+
+
+@accepts_dim
+def softmax(x: Tensor, axis: int | None = None) -> Tensor:
+    """exp(x) / Σ exp(x) along ``axis``, shifted by the maximum so nothing overflows.
+
+    ``axis`` may be left out for up to 2 dimensions (the last axis).
+    """
     x = Tensor.of(x)
+    axis = _softmax_axis("softmax", x, axis)
     shift = Tensor._wrap(np.max(x.data, axis=axis, keepdims=True))
     e = (x - shift).exp()
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
-    """x − logsumexp(x) along ``axis``: log-probabilities, finite for logits of ±1e4."""
+@accepts_dim
+def log_softmax(x: Tensor, axis: int | None = None) -> Tensor:
+    """x − logsumexp(x) along ``axis``: log-probabilities, finite for logits of ±1e4.
+
+    ``axis`` may be left out for up to 2 dimensions (the last axis).
+    """
     x = Tensor.of(x)
+    axis = _softmax_axis("log_softmax", x, axis)
     return x - logsumexp(x, axis=axis, keepdims=True)
 
 
@@ -266,11 +295,13 @@ def embedding(indices: Any, weight: Tensor) -> Tensor:
 # --------------------------------------------------------------------------- joining, splitting
 
 
+@accepts_dim
 def cat(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     return ops.Cat.apply(*[Tensor.of(t) for t in tensors], axis=axis)
 
 
+@accepts_dim
 def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     """Join same-shaped tensors along a new axis."""
     tensors = [Tensor.of(t) for t in tensors]
@@ -285,6 +316,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
     return cat([t.unsqueeze(axis) for t in tensors], axis=axis)
 
 
+@accepts_dim
 def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Pieces along ``axis``: each of size n (the last may be smaller), or the given sizes."""
     x = Tensor.of(x)
@@ -307,6 +339,7 @@ def split(x: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0)
     return [x[(*lead, slice(a, b))] for a, b in itertools.pairwise(bounds)]
 
 
+@accepts_dim
 def chunk(x: Tensor, chunks: int, axis: int = 0) -> list[Tensor]:
     """Split into ``chunks`` pieces of equal size (the last may be smaller), as PyTorch."""
     x = Tensor.of(x)
@@ -368,20 +401,38 @@ def minimum(a: Any, b: Any) -> Tensor:
     return Tensor.of(a).minimum(b)
 
 
+@accepts_dim
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return Tensor.of(x).sum(axis, keepdims)
 
 
+@accepts_dim
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     return Tensor.of(x).mean(axis, keepdims)
 
 
-def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return Tensor.of(x).max(axis, keepdims)
+@accepts_dim(indices="argmax")
+def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor | ValuesIndices:
+    """As :meth:`Tensor.max`: ``max(x, dim=d)`` is ``(values, indices)``, ``max(x, y)``
+    the elementwise maximum."""
+    return Tensor.of(x).max(axis=axis, keepdims=keepdims)
 
 
-def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return Tensor.of(x).min(axis, keepdims)
+@accepts_dim(indices="argmin")
+def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor | ValuesIndices:
+    """As :meth:`Tensor.min`: ``min(x, dim=d)`` is ``(values, indices)``, ``min(x, y)``
+    the elementwise minimum."""
+    return Tensor.of(x).min(axis=axis, keepdims=keepdims)
+
+
+@accepts_dim
+def argmax(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return Tensor.of(x).argmax(axis, keepdims)
+
+
+@accepts_dim
+def argmin(x: Tensor, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return Tensor.of(x).argmin(axis, keepdims)
 
 
 def reshape(x: Tensor, *shape: Any) -> Tensor:
@@ -400,10 +451,12 @@ def permute(x: Tensor, *axes: Any) -> Tensor:
     return Tensor.of(x).permute(*axes)
 
 
+@accepts_dim
 def squeeze(x: Tensor, axis: Axis = None) -> Tensor:
     return Tensor.of(x).squeeze(axis)
 
 
+@accepts_dim
 def unsqueeze(x: Tensor, axis: int) -> Tensor:
     return Tensor.of(x).unsqueeze(axis)
 

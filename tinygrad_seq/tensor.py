@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from .spelling import ElementCount, ValuesIndices, accepts_dim
+
 DEFAULT_DTYPE = np.dtype(np.float32)
 
 Shape = tuple[int, ...]
@@ -126,8 +128,10 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def size(self) -> int:
-        return self.data.size
+    def size(self) -> ElementCount:
+        """The number of elements (numpy's ``size``); ``x.size()`` is the shape and
+        ``x.size(0)`` one dimension's length (PyTorch's ``size``), see :class:`ElementCount`."""
+        return ElementCount(self.data.shape)
 
     @property
     def _version(self) -> int:
@@ -170,7 +174,7 @@ class Tensor:
         if self.data.size != 1:
             raise ValueError(
                 f"bool: the truth value of a tensor of shape {self.shape} is ambiguous; use "
-                ".any() or .all() on .data"
+                ".any() or .all()"
             )
         return bool(self.data)
 
@@ -444,9 +448,6 @@ class Tensor:
             return self
         return ops.Cast.apply(self, dtype=dtype)
 
-    def to(self, dtype: Any) -> Tensor:
-        return self.astype(dtype)
-
     def float(self) -> Tensor:
         return self.astype(np.float32)
 
@@ -455,30 +456,46 @@ class Tensor:
 
     # ----------------------------------------------------------------- reductions
 
+    @accepts_dim
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.Sum.apply(self, axis=_axis(axis), keepdims=keepdims)
 
+    @accepts_dim
     def mean(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return ops.Mean.apply(self, axis=_axis(axis), keepdims=keepdims)
 
-    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """Largest value; tied maxima share the gradient equally (as PyTorch's ``amax``)."""
+    @accepts_dim(indices="argmax")
+    def max(self, axis: Axis = None, keepdims: bool = False) -> Tensor | ValuesIndices:
+        """Largest value; tied maxima share the gradient equally (as PyTorch's ``amax``).
+
+        ``max(dim=d)`` is PyTorch's: ``(values, indices)``; ``max(d)`` is refused as
+        ambiguous; ``max(other)`` with a tensor is :meth:`maximum`.
+        """
         return ops.Max.apply(self, axis=_axis(axis), keepdims=keepdims)
 
-    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
-        """Smallest value; tied minima share the gradient equally (as PyTorch's ``amin``)."""
+    @accepts_dim(indices="argmin")
+    def min(self, axis: Axis = None, keepdims: bool = False) -> Tensor | ValuesIndices:
+        """Smallest value; tied minima share the gradient equally (as PyTorch's ``amin``).
+
+        ``min(dim=d)`` is PyTorch's: ``(values, indices)``; ``min(d)`` is refused as
+        ambiguous; ``min(other)`` with a tensor is :meth:`minimum`.
+        """
         return ops.Min.apply(self, axis=_axis(axis), keepdims=keepdims)
 
+    @accepts_dim(correction=True)
     def var(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
-        return functional.var(self, axis, keepdims, correction)
+        return functional.var(self, axis=axis, keepdims=keepdims, correction=correction)
 
+    @accepts_dim
     def logsumexp(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return functional.logsumexp(self, axis, keepdims)
 
-    def softmax(self, axis: int = -1) -> Tensor:
+    @accepts_dim
+    def softmax(self, axis: int | None = None) -> Tensor:
         return functional.softmax(self, axis)
 
-    def log_softmax(self, axis: int = -1) -> Tensor:
+    @accepts_dim
+    def log_softmax(self, axis: int | None = None) -> Tensor:
         return functional.log_softmax(self, axis)
 
     def sum_to(self, shape: Shape) -> Tensor:
@@ -521,8 +538,14 @@ class Tensor:
             )
         return ops.Permute.apply(self, axes=axes)
 
-    def transpose(self, dim0: int = -2, dim1: int = -1) -> Tensor:
+    def transpose(self, dim0: int = -2, dim1: int = -1, *more: int) -> Tensor:
         """Swap two axes (PyTorch's ``transpose``; the default swaps the last two)."""
+        if more:
+            order = ", ".join(str(d) for d in (dim0, dim1, *more))
+            raise TypeError(
+                f"transpose swaps two axes, as in PyTorch; for numpy's transpose({order}) "
+                f"write permute({order})"
+            )
         axes = list(range(self.ndim))
         d0, d1 = (
             _check_axis("transpose", dim0, self.shape),
@@ -533,6 +556,7 @@ class Tensor:
 
     swapaxes = transpose  # numpy's and PyTorch's name for the same swap of two axes
 
+    @accepts_dim
     def squeeze(self, axis: Axis = None) -> Tensor:
         """Remove axes of size 1 (all of them, or those named)."""
         if axis is None:
@@ -541,10 +565,12 @@ class Tensor:
         for a in sorted(axes):
             if self.shape[a] != 1:
                 raise ValueError(
-                    f"squeeze: axis {a} has size {self.shape[a]}, not 1 (shape {self.shape})"
+                    f"squeeze: axis {a} has size {self.shape[a]}, not 1 (shape {self.shape}); "
+                    "PyTorch would leave the tensor unchanged: leave out this squeeze"
                 )
         return self.reshape(tuple(n for i, n in enumerate(self.shape) if i not in axes))
 
+    @accepts_dim
     def unsqueeze(self, axis: int) -> Tensor:
         """Insert an axis of size 1 at position ``axis`` (negative counts from the end)."""
         new_ndim = self.ndim + 1
@@ -575,14 +601,242 @@ class Tensor:
             return self
         return ops.BroadcastTo.apply(self, shape=shape)
 
+    @accepts_dim
     def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
         return functional.split(self, split_size_or_sections, axis)
 
+    @accepts_dim
     def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
         return functional.chunk(self, chunks, axis)
 
     def matmul(self, other: Any) -> Tensor:
         return self @ other
+
+    # ----------------------------------------------------------------- PyTorch names
+    # The names a student brings from PyTorch, each with PyTorch's meaning, built from the
+    # methods above. docs/coming-from-pytorch.md lists every choice made here.
+
+    def numel(self) -> int:
+        """The number of elements."""
+        return int(self.data.size)
+
+    def dim(self) -> int:
+        """The number of dimensions (``ndim``)."""
+        return self.data.ndim
+
+    def tolist(self) -> Any:
+        """The values as (nested) Python lists of Python numbers."""
+        return self.data.tolist()
+
+    @accepts_dim
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the first largest value along ``axis`` (of the flattened tensor when
+        None); int64, no gradient."""
+        return Tensor(np.argmax(self.data, axis=axis, keepdims=keepdims).astype(np.int64))
+
+    @accepts_dim
+    def argmin(self, axis: int | None = None, keepdims: bool = False) -> Tensor:
+        """Index of the first smallest value along ``axis`` (of the flattened tensor when
+        None); int64, no gradient."""
+        return Tensor(np.argmin(self.data, axis=axis, keepdims=keepdims).astype(np.int64))
+
+    @accepts_dim
+    def all(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """True where every element along ``axis`` is nonzero; bool, no gradient."""
+        return Tensor(np.all(self.data, axis=_axis(axis), keepdims=keepdims))
+
+    @accepts_dim
+    def any(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """True where some element along ``axis`` is nonzero; bool, no gradient."""
+        return Tensor(np.any(self.data, axis=_axis(axis), keepdims=keepdims))
+
+    @accepts_dim
+    def amax(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """The largest values only (never indices); ties share the gradient."""
+        return self.max(axis=axis, keepdims=keepdims)
+
+    @accepts_dim
+    def amin(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
+        """The smallest values only (never indices); ties share the gradient."""
+        return self.min(axis=axis, keepdims=keepdims)
+
+    @accepts_dim(correction=True)
+    def std(self, axis: Axis = None, keepdims: bool = False, correction: int = 1) -> Tensor:
+        """√var: the standard deviation with PyTorch's ``correction=1`` by default."""
+        return self.var(axis=axis, keepdims=keepdims, correction=correction).sqrt()
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """``out[i][j] = self[index[i][j]][j]`` for ``dim=0`` (PyTorch's ``gather``): ``index``
+        has this tensor's number of dimensions; the gradient goes to the picked elements."""
+        index = np.asarray(index.data if isinstance(index, Tensor) else index)
+        if index.ndim != self.ndim or index.dtype.kind not in "iu":
+            raise ValueError(
+                f"gather: index must be an integer array with the tensor's {self.ndim} "
+                f"dimensions; got dtype {index.dtype} and shape {index.shape} for a tensor of "
+                f"shape {self.shape}"
+            )
+        dim = _check_axis("gather", dim, self.shape)
+        sides = enumerate(zip(index.shape, self.shape, strict=True))
+        if any(n > m for d, (n, m) in sides if d != dim):
+            raise ValueError(
+                f"gather: index shape {index.shape} must be no larger than the tensor's shape "
+                f"{self.shape} except along dim {dim}"
+            )
+        if index.size and (index.min() < 0 or index.max() >= self.shape[dim]):
+            raise IndexError(
+                f"gather: an index is out of range for dim {dim} of size {self.shape[dim]}"
+            )
+        grid = list(np.indices(index.shape, sparse=True))
+        grid[dim] = index
+        return self[tuple(grid)]
+
+    def masked_fill(self, mask: Any, value: float) -> Tensor:
+        """``value`` where the bool ``mask`` (broadcast to this shape) is True, else this
+        tensor; the gradient passes where ``mask`` is False."""
+        mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if mask.dtype != np.bool_:
+            raise TypeError(f"masked_fill: mask must be bool, got dtype {mask.dtype}")
+        try:
+            fits = np.broadcast_shapes(mask.shape, self.shape) == self.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"masked_fill: mask of shape {mask.shape} does not broadcast to the tensor's "
+                f"shape {self.shape}"
+            )
+        return functional.where(mask, value, self)
+
+    def t(self) -> Tensor:
+        """Transpose of a tensor of at most 2 dimensions (PyTorch's ``t``)."""
+        if self.ndim > 2:
+            raise ValueError(
+                f"t: expects a tensor of at most 2 dimensions, got shape {self.shape}; write "
+                "transpose(dim0, dim1) or permute(...)"
+            )
+        return self.transpose(0, 1) if self.ndim == 2 else self
+
+    @property
+    def mT(self) -> Tensor:
+        """The last two axes swapped (a batch of matrices, each transposed)."""
+        if self.ndim < 2:
+            raise ValueError(f"mT: needs at least 2 dimensions, got shape {self.shape}")
+        return self.transpose(-2, -1)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor ``sizes[i]`` times along axis i (PyTorch's ``repeat``, numpy's
+        ``tile``); numpy's ``repeat``, which repeats each element, is not this."""
+        sizes = _shape_args(sizes)
+        if len(sizes) < self.ndim:
+            raise ValueError(
+                f"repeat: {len(sizes)} repeat counts for a tensor of {self.ndim} dimensions "
+                f"(shape {self.shape}); give at least one count per dimension"
+            )
+        shape = (1,) * (len(sizes) - self.ndim) + self.shape
+        pairs = [n for pair in zip(sizes, shape, strict=True) for n in pair]
+        spread = self.reshape([n for s in shape for n in (1, s)]).broadcast_to(pairs)
+        return spread.reshape([r * s for r, s in zip(sizes, shape, strict=True)])
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return self.reshape(other.shape)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return self.broadcast_to(other.shape)
+
+    def contiguous(self) -> Tensor:
+        """This tensor: every tensor here is usable as it is (no strides to fix)."""
+        return self
+
+    @property
+    def device(self) -> str:
+        """Always ``'cpu'``: the data are numpy arrays."""
+        return "cpu"
+
+    def to(
+        self, *args: Any, dtype: Any = None, device: Any = None, non_blocking: bool = False
+    ) -> Tensor:
+        """``to(dtype)``, ``to('cpu')``, ``to(other)`` or ``to(device, dtype)``, as in PyTorch.
+
+        The only device is the CPU; any other is an error. ``non_blocking`` changes nothing
+        on the CPU.
+        """
+        for arg in args:
+            if isinstance(arg, Tensor):
+                dtype = arg.dtype
+            elif isinstance(arg, str) or type(arg).__name__ == "device":
+                device = arg
+            else:
+                dtype = arg
+        if device is not None and str(device).split(":")[0] != "cpu":
+            raise ValueError(
+                f"to: there is no device {str(device)!r}; tinygrad_seq computes on the CPU "
+                "with numpy: leave out .to(device) (or write .to('cpu'))"
+            )
+        return self if dtype is None else self.astype(dtype)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *args: Any, **kwargs: Any) -> Tensor:
+        raise ValueError(
+            "cuda: tinygrad_seq computes on the CPU with numpy; leave out .cuda() (or write .cpu())"
+        )
+
+    def type(self, dtype: Any = None) -> Tensor:
+        """``type(dtype)`` converts, like ``to(dtype)``. Without ``dtype`` PyTorch returns a
+        class name such as ``'torch.FloatTensor'``; here that is an error naming ``dtype``."""
+        if dtype is None or isinstance(dtype, str):
+            raise TypeError(
+                f"type: write x.dtype to read the dtype ({self.dtype}) and x.to(dtype) or "
+                "x.type(ts.float64) to convert; PyTorch's type names such as "
+                "'torch.FloatTensor' do not exist here"
+            )
+        return self.astype(dtype)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return self.astype(other.dtype)
+
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def new_tensor(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A new tensor from ``data``, with this tensor's dtype unless ``dtype`` is given."""
+        return Tensor(data, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_full(
+        self, size: Sequence[int], fill_value: float, dtype: Any = None, requires_grad: bool = False
+    ) -> Tensor:
+        return full(size, fill_value, dtype=dtype or self.dtype, requires_grad=requires_grad)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(_shape_args(size), 0, dtype, requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        return self.new_full(_shape_args(size), 1, dtype, requires_grad)
+
+    def add(self, other: Any) -> Tensor:
+        return self + other
+
+    def sub(self, other: Any) -> Tensor:
+        return self - other
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any) -> Tensor:
+        return self / other
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        """Floor division, rounding towards −∞ as Python and PyTorch do; no gradient."""
+        return Tensor(
+            np.floor_divide(self.data, other.data if isinstance(other, Tensor) else other)
+        )
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        return Tensor(np.floor_divide(other, self.data))
 
 
 # --------------------------------------------------------------------------- helpers
