@@ -56,7 +56,7 @@ def _grade(exercise: str, check: Callable[[], str]) -> bool:
         return False
     except GradcheckError as error:
         first = str(error).strip().splitlines()[0]
-        print(f"✗ {exercise}: the gradient is wrong ({error.check} check): {first}")
+        print(f"✗ {exercise}: {first}")
         return False
     except Exception as error:  # the student's code failed: say how, in one line
         first = (str(error).strip().splitlines() or [""])[0]
