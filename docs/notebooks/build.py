@@ -20,6 +20,8 @@ Executing needs the ``dev`` extra (nbclient, ipykernel, nbconvert).
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -93,6 +95,18 @@ def notebook(blocks: list[Block], language: str) -> nbformat.NotebookNode:
     )
 
 
+def code_differences(english: dict, korean: dict) -> list[str]:
+    """Where the code cells of two notebooks (as JSON dicts) differ; empty when identical."""
+
+    def code(notebook: dict) -> list[str]:
+        return ["".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code"]
+
+    en, ko = code(english), code(korean)
+    if len(en) != len(ko):
+        return [f"{len(en)} code cells in English, {len(ko)} in Korean"]
+    return [f"code cell {i} differs" for i, (a, b) in enumerate(zip(en, ko)) if a != b]
+
+
 def sources() -> list[Path]:
     return sorted(SOURCE.glob("[0-9][0-9]_*.md"))
 
@@ -130,10 +144,13 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 120) -> nbforma
     """Run ``nb`` top to bottom in a fresh Python kernel; any error raises."""
     from nbclient import NotebookClient
 
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={
-        "metadata": {"path": str(cwd)}
-    })
-    client.execute()
+    # One BLAS thread: the notebooks' small products only lose to thread hand-offs, badly so
+    # on a busy machine (the study's reason, see threadpoolctl in pyproject.toml).
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute(env=env)
     return nb
 
 
@@ -162,7 +179,16 @@ def main(argv: list[str] | None = None) -> int:
         stale = [str(p) for p, text in files.items() if not p.exists() or p.read_text() != text]
         if stale:
             print("out of date (run python docs/notebooks/build.py):", *stale, sep="\n  ")
-        return 1 if stale else 0
+        differ = [
+            f"{path.stem}: {difference}"
+            for path in sources()
+            for difference in code_differences(
+                *(json.loads((HERE / lang / f"{path.stem}.ipynb").read_text()) for lang in LANGUAGES)
+            )
+        ]
+        if differ:
+            print("the code cells of en/ and ko/ differ:", *differ, sep="\n  ")
+        return 1 if stale or differ else 0
     for path, text in files.items():
         path.parent.mkdir(exist_ok=True)
         path.write_text(text, encoding="utf-8")
