@@ -104,7 +104,7 @@ def code_differences(english: dict, korean: dict) -> list[str]:
     en, ko = code(english), code(korean)
     if len(en) != len(ko):
         return [f"{len(en)} code cells in English, {len(ko)} in Korean"]
-    return [f"code cell {i} differs" for i, (a, b) in enumerate(zip(en, ko)) if a != b]
+    return [f"code cell {i} differs" for i, (a, b) in enumerate(zip(en, ko, strict=True)) if a != b]
 
 
 def sources() -> list[Path]:
@@ -183,7 +183,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{path.stem}: {difference}"
             for path in sources()
             for difference in code_differences(
-                *(json.loads((HERE / lang / f"{path.stem}.ipynb").read_text()) for lang in LANGUAGES)
+                *(
+                    json.loads((HERE / lang / f"{path.stem}.ipynb").read_text())
+                    for lang in LANGUAGES
+                )
             )
         ]
         if differ:

@@ -306,12 +306,15 @@ def check_forget_bias(open_forget_gate: Callable[[nn.LSTMCell, float], Any]) -> 
         for gate, rows in (("input gate i_t", slice(0, H)), ("candidate C̃_t", slice(2 * H, 3 * H))):
             changed = not np.array_equal(cell.bias_ih.numpy()[rows], before["bias_ih"][rows])
             if changed:
-                raise Wrong(f"you changed rows {rows.start}:{rows.stop}, the {gate}; the "
-                            f"forget gate is rows {H}:{2 * H} (gate order i, f, g, o)")
+                raise Wrong(
+                    f"you changed rows {rows.start}:{rows.stop}, the {gate}; the "
+                    f"forget gate is rows {H}:{2 * H} (gate order i, f, g, o)"
+                )
         if not np.allclose(total[H : 2 * H], 3.0):
             values = ", ".join(f"{v:.3g}" for v in total[H : 2 * H])
-            raise Wrong(f"the forget rows {H}:{2 * H} of bias_ih + bias_hh are {values}, "
-                        "expected 3 each")
+            raise Wrong(
+                f"the forget rows {H}:{2 * H} of bias_ih + bias_hh are {values}, expected 3 each"
+            )
         for name, p in cell.named_parameters():
             keep = np.ones(p.shape[0], bool)
             if name.startswith("bias"):
@@ -336,8 +339,10 @@ def check_sigma_max(set_sigma_max: Callable[[np.ndarray, float], Any]) -> bool:
             sigma = np.linalg.norm(got, 2)
             radius = np.max(np.abs(np.linalg.eigvals(got)))
             if np.isclose(radius, target) and not np.isclose(sigma, target):
-                raise Wrong("that sets the spectral radius max|λ|; σ_max is the largest "
-                            "singular value, np.linalg.norm(W, 2)")
+                raise Wrong(
+                    "that sets the spectral radius max|λ|; σ_max is the largest "
+                    "singular value, np.linalg.norm(W, 2)"
+                )
             if not np.isclose(sigma, target, rtol=1e-6):
                 raise Wrong(f"σ_max of your W is {sigma:.6g}, expected {target}")
             _compare(got, W * (target / np.linalg.norm(W, 2)), "W (only its scale may change)")
@@ -378,8 +383,10 @@ def check_failure_horizon(T_fail: Any, threshold: float = 1e-6) -> bool:
             raise Wrong(f"at T = {T_fail} still {ratio:.1e} of the gradient reaches s_1: go longer")
         shorter = gradient_reaching_first_step(int(T_fail) - 1)
         if shorter < threshold:
-            raise Wrong(f"already at T = {int(T_fail) - 1} only {shorter:.1e} reaches s_1: "
-                        "look for the smallest T")
+            raise Wrong(
+                f"already at T = {int(T_fail) - 1} only {shorter:.1e} reaches s_1: "
+                "look for the smallest T"
+            )
         return f"from T = {T_fail} on, less than {threshold:.0e} of ∂L/∂s_T reaches s_1"
 
     return _grade("failure_horizon", check)
@@ -428,8 +435,9 @@ def check_leaky_cell(cell_class: Callable[[int, int], Any], alpha: float = 0.3) 
         gradcheck(lambda x, s: cell(x, s), [_tensor(x, True), _tensor(s_prev, True)])
         outputs, _ = nn.Recurrent(cell)(_tensor(rng.normal(size=(5, B, D))))
         if tuple(outputs.shape) != (5, B, H):
-            raise Wrong(f"nn.Recurrent over 5 steps gave outputs {outputs.shape}, expected "
-                        f"{(5, B, H)}")
+            raise Wrong(
+                f"nn.Recurrent over 5 steps gave outputs {outputs.shape}, expected {(5, B, H)}"
+            )
         return "s_t matches the formula, gradcheck passes, and nn.Recurrent unrolls it"
 
     return _grade("leaky_cell", check)

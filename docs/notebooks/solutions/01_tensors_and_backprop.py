@@ -2,6 +2,7 @@
 
 import numpy as np
 
+
 # %% tanh_backward
 def tanh_backward(y, g):
     return g * (1 - y**2)  # ∂L/∂x = ∂L/∂y · ∂y/∂x, and ∂y/∂x = 1 − tanh²(x) = 1 − y²

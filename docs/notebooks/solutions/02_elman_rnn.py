@@ -2,6 +2,7 @@
 
 import numpy as np
 
+
 # %% rnn_step
 def rnn_step(x_t, s_prev, U, W, beta_s):
     # s_t = tanh(U·x_t + W·s_{t−1} + β_s); rows are examples, so U·x_t is x_t @ U.T

@@ -1,5 +1,6 @@
 """Solutions to the exercises of 04_lstm.ipynb, one `# %%` section each."""
 
+
 # %% lstm_step
 def lstm_step(x_t, h_prev, c_prev, cell):
     gates = x_t @ cell.weight_ih.T + cell.bias_ih + h_prev @ cell.weight_hh.T + cell.bias_hh

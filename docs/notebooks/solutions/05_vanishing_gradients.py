@@ -1,7 +1,9 @@
 """Solutions to the exercises of 05_vanishing_gradients.ipynb, one `# %%` section each."""
 
 import numpy as np
+
 from tinygrad_seq.testing.exercises import gradient_reaching_first_step
+
 
 # %% sigma_max
 def set_sigma_max(W, target):

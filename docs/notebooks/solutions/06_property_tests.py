@@ -1,8 +1,10 @@
 """Solutions to the exercises of 06_property_tests.ipynb, one `# %%` section each."""
 
 import numpy as np
+
 import tinygrad_seq as ts
 from tinygrad_seq import nn
+
 
 # %% softsign
 class Softsign(ts.Function):
