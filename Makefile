@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 VENV_PYTHON := $(VENV)/bin/python
 
-.PHONY: test demo lint
+.PHONY: test demo lint notebooks
 
 # A stamp per extras set: pip runs again only when pyproject.toml is newer than the stamp.
 $(VENV)/.installed-%: pyproject.toml
@@ -21,3 +21,7 @@ demo: $(VENV)/.installed-plot,progress
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+
+# The course: every notebook executed (exercises blank) into docs/notebooks/_build/ as HTML.
+notebooks: $(VENV)/.installed-dev
+	$(VENV_PYTHON) docs/notebooks/build.py --html

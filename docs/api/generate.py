@@ -44,6 +44,7 @@ MODULES = [
     "tinygrad_seq.viz",
     "tinygrad_seq.testing",
     "tinygrad_seq.testing.strategies",
+    "tinygrad_seq.testing.exercises",
 ]
 
 
