@@ -146,8 +146,9 @@ def gradgradcheck(
     with ``create_graph=True``. Its derivative with respect to the inputs is a
     Hessian-vector product; with respect to v it is the Jacobian again. It fails when a
     backward is correct in value but not differentiable, e.g. one that turns its Tensor
-    arguments into arrays (``np.asarray(x)``), which cuts the graph. ``upstream`` is v (as in :func:`gradcheck`); the check's own
-    upstream is drawn from ``rng``. Failures name v's entries ``v[k]``.
+    arguments into arrays (``np.asarray(x)``), which cuts the graph. ``upstream`` is v (as
+    in :func:`gradcheck`); the check's own upstream is drawn from ``rng``. Failures name
+    v's entries ``v[k]``.
     """
     rng = _as_rng(rng)
     _warn_lower_precision(inputs, "gradgradcheck")
