@@ -17,8 +17,9 @@ check             what it proves (checks run in this order; the first failure is
 ``forward``       the outputs are float64 (differences in float32 are accurate to ~1e-3
                   only, so they could prove nothing) and keep their shapes at x ± ε
 ``mutation``      neither forward nor backward writes into an input or the upstream
-                  gradient (they are read-only during the check, so numpy stops the faulty
-                  line; the inputs are also compared with copies)
+                  gradient (they are read-only during the check, as are the arrays a node
+                  saved, so numpy stops the faulty line; the inputs are also compared with
+                  copies)
 ``shape``         every gradient has its input's shape; ``dtype``: and its dtype
 ``aliasing``      no gradient shares memory with another, with the upstream gradient or with
                   an input — from ``ts.grad`` nor in ``.grad`` after ``backward()``
@@ -26,9 +27,10 @@ check             what it proves (checks run in this order; the first failure is
                   grad(a·v₁ + b·v₂) = a·grad(v₁) + b·grad(v₂) — catches a backward that
                   ignores or misuses g (returns ones, squares g, adds a constant)
 ``reentrancy``    two fresh forward+backward runs give bitwise equal gradients
-``create_graph``  the differentiable backward (``create_graph=True``, each op's backward in
-                  Tensor ops) agrees with the plain one (which may use a numpy fast path);
-                  skipped when fn runs a fused kernel, whose backward exists on arrays only
+``create_graph``  backward run on Tensors (``create_graph=True``) agrees with backward run
+                  on arrays (the default): catches a backward that branches on the type of
+                  its arguments; skipped when fn runs a fused kernel, whose backward exists
+                  on arrays only
 ``numerical``     analytical and numerical gradients agree:
                   |analytical − numerical| ≤ atol + rtol·|numerical| for every element
 ================  ==========================================================================
@@ -56,7 +58,8 @@ __all__ = ["GradcheckError", "assert_grads_close", "gradcheck", "gradgradcheck",
 # Coefficients of the superposition test: exact in binary, so a·g₁ + b·g₂ adds no rounding.
 _LINEAR_A, _LINEAR_B = 0.75, -1.5
 # Tolerance, relative to the largest gradient entry, of comparisons that are exact in exact
-# arithmetic (superposition, the two backward paths): only rounding may separate the sides.
+# arithmetic (superposition, backward on arrays and on Tensors): only rounding may separate
+# the sides.
 _ROUNDING_RTOL = 1e-8
 # Errors below this fraction of the largest entry, but above the one before, smell of float32.
 _FLOAT32_RTOL = 1e-5
@@ -142,9 +145,10 @@ def gradgradcheck(
     That function maps (inputs, v) to ∂⟨v, fn(inputs)⟩/∂inputs, computed by ``ts.grad``
     with ``create_graph=True``. Its derivative with respect to the inputs is a
     Hessian-vector product; with respect to v it is the Jacobian again. It fails when a
-    backward is correct in value but not differentiable, e.g. built from numpy constants
-    that cut the graph. ``upstream`` is v (as in :func:`gradcheck`); the check's own
-    upstream is drawn from ``rng``. Failures name v's entries ``v[k]``.
+    backward is correct in value but not differentiable, e.g. one that turns its Tensor
+    arguments into arrays (``np.asarray(x)``), which cuts the graph. ``upstream`` is v (as
+    in :func:`gradcheck`); the check's own upstream is drawn from ``rng``. Failures name
+    v's entries ``v[k]``.
     """
     rng = _as_rng(rng)
     _warn_lower_precision(inputs, "gradgradcheck")
@@ -352,11 +356,12 @@ def _check_create_graph(
     grads: list[np.ndarray | None],
     fail: _Failer,
 ) -> None:
-    """The differentiable backward (``create_graph=True``) agrees with the plain one.
+    """Backward on Tensors (``create_graph=True``) agrees with backward on arrays.
 
-    Without ``create_graph`` the engine may run an op's numpy fast path instead of its
-    backward in Tensor ops; both are derivatives of the same function, so only rounding may
-    separate them.
+    The engine calls each op's backward with arrays, or with Tensors (which record it as ops)
+    under ``create_graph``. One formula written with operators and numpy functions gives the
+    same values both ways, up to rounding; a backward that branches on the type of g or of
+    its saved inputs may not.
     """
     try:
         recorded = setup.analytical(v, diff, fail, create_graph=True)
@@ -376,8 +381,9 @@ def _check_create_graph(
             (g, "create_graph=False"),
             _rounding_scale(fail, g, gr),
             f"the gradient of {leaf.name} (shape {shape}) computed with create_graph=True "
-            "(each op's backward in Tensor ops) differs from the one without (which may "
-            "use an op's numpy fast path)",
+            "(each op's backward run on Tensors) differs from the one without (backward run "
+            "on arrays): a backward must compute the same formula for both, not branch on "
+            "the type of its arguments",
         )
 
 
@@ -603,8 +609,9 @@ class _Setup:
                 raise fail(
                     "mutation",
                     f"the {stage} pass wrote into an input or the upstream gradient in place "
-                    f"(they are read-only during the check): {text}. Compute a new array "
-                    "instead of modifying one",
+                    f"(they are read-only during the check, and so is what a node saved until "
+                    f"its backward has run): {text}. Compute a new array instead of modifying "
+                    "one",
                 ) from error
             if stage == "backward" and text.startswith("sum_to:"):
                 raise fail(
