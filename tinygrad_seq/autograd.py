@@ -109,6 +109,8 @@ class Function:
     per input, where ``saved`` are the inputs if ``save_inputs`` and y is ``self.output()`` if
     ``save_output``. A gradient may keep y's broadcast shape: the engine sums it back."""
 
+    __slots__ = ("parents", "saved", "out_data", "shape", "dtype", "kept", "clock", "view")
+    __slots__ += ("__dict__", "__weakref__")  # (subclasses may keep anything on self)
     name = "function"
     save_inputs = True
     save_output = False
@@ -119,24 +121,29 @@ class Function:
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
+        fn.kept = ()  # (what the node keeps read-only, set by safety.keep when recorded)
         try:
-            data = np.asarray(fn.forward(*[t.data for t in inputs], **params))
+            data = fn.forward(*[t.data for t in inputs], **params)
         except (ValueError, IndexError, TypeError) as error:
             raise safety.op_error(cls.name, inputs, error) from None
-        out = Tensor._wrap(data)
+        out = Tensor._wrap(data if type(data) is np.ndarray else np.asarray(data))
         if mode.anomaly:
             safety.check_forward(fn, inputs, data)
         if not (mode.enabled and True in [t.requires_grad for t in inputs]):
             return out
         out.requires_grad, out.grad_fn = True, fn
         fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in inputs]
-        fn.shape, fn.dtype = data.shape, data.dtype
+        fn.shape, fn.dtype = out.data.shape, out.data.dtype
         fn.saved = inputs if cls.save_inputs else ()
-        fn.out_data = data if cls.save_output else None
-        fn.guard = safety.SavedGuard.of(fn, data)  # read-only while saved; versions
+        fn.out_data = out.data if cls.save_output else None
+        safety.keep(fn, out.data)  # read-only while saved, and checked for changes in backward
         if mode.keep_outputs:
             fn.out = weakref.ref(out)
         return out
+
+    def __del__(self) -> None:
+        if self.kept:  # a graph dropped before its backward: its saved arrays are free
+            safety.release(self)
 
     def needs_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (skip the work, and NaNs, for constants)."""
@@ -164,17 +171,19 @@ def _topological_order(roots: list[Function]) -> list[Function]:
     while stack:
         for parent in stack.pop().parents:
             if isinstance(parent, Function):
-                if parent not in consumers:
+                if parent in consumers:
+                    consumers[parent] += 1
+                else:
+                    consumers[parent] = 1
                     stack.append(parent)
-                consumers[parent] = consumers.get(parent, 0) + 1
     order, ready = [], [root for root in consumers if consumers[root] == 0]
     while ready:
         node = ready.pop()
         order.append(node)
         for parent in node.parents:
             if isinstance(parent, Function):
-                consumers[parent] -= 1
-                if consumers[parent] == 0:
+                left = consumers[parent] = consumers[parent] - 1
+                if left == 0:
                     ready.append(parent)
     return order
 
@@ -227,13 +236,11 @@ def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), 
                 found[node] = g
             if needed is not None and id(node) not in needed:
                 continue  # nothing asked for lies below: leave it unrun (and unreleased)
-            saved = safety.check_saved(node)  # raises if released or changed in place
-            if not create_graph:
-                saved = [t.data for t in saved]
+            saved = safety.saved_values(node, create_graph)  # raises if released or changed
             input_grads = node.backward(g, *saved)
             safety.check_backward(node, g, input_grads, create_graph)
             if not retain_graph:
-                node.saved, node.out_data, node.guard = safety.RELEASED, None, None
+                safety.release(node)
             for parent, input_grad in zip(node.parents, input_grads, strict=True):
                 if parent is not None and input_grad is not None:
                     grads.add(parent, input_grad)

@@ -36,7 +36,6 @@ def sum_to(g: Any, shape: tuple[int, ...]) -> Any:
     return np.sum(g, axis=axes, keepdims=True).reshape(shape)
 
 
-
 # --------------------------------------------------------------------------- arithmetic
 
 

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
 __all__ = ["AnomalyError", "SavedTensorModifiedError"]
 
 _locks: dict[int, int] = {}  # id(array) → how many live nodes keep it read-only
-_versions: dict[int, int] = {}  # id(memory owner) → in-place changes made through the library
 _waiting: dict[int, list[np.ndarray]] = {}  # views to unlock once their base is (by base id)
+_versions: dict[int, int] = {}  # id(memory owner) → in-place changes made through the library
+_recent: dict[int, list[int]] = {}  # id(memory owner) → the clock at its last few changes
+_clock = [0]  # counts every in-place change: a node made after the last one needs no check
 RELEASED = "released"  # a node's ``saved`` after backward freed it
 
 
@@ -46,8 +48,6 @@ class SavedTensorModifiedError(RuntimeError):
 
 def _chain(array: np.ndarray) -> list[np.ndarray]:
     """``array`` and the arrays it is a view of, down to the one that owns the memory."""
-    if array.base is None:
-        return [array]
     chain = [array]
     while isinstance(chain[-1].base, np.ndarray):
         chain.append(chain[-1].base)
@@ -59,68 +59,52 @@ def version(array: np.ndarray) -> int:
     return _versions.get(id(_chain(array)[-1]), 0)
 
 
-class SavedGuard:
-    """What one node saved: each array with the version it had, kept read-only."""
-
-    __slots__ = ("entries", "locked")
-
-    @staticmethod
-    def of(fn: Function, out: np.ndarray) -> SavedGuard | None:
-        """The guard of a new node: what it saved, and the version of the memory its output
-        is a view of (a later in-place change there changes the output's values too)."""
-        viewed = _chain(out)[-1] if isinstance(out.base, np.ndarray) else None
-        if not fn.saved and fn.out_data is None and viewed is None:
-            return None
-        saved = [(t, t.data) for t in fn.saved]
-        if fn.out_data is not None:
-            saved.append((None, fn.out_data))
-        guard = SavedGuard()
-        guard.entries, guard.locked = [], []
-        if viewed is not None:
-            guard.entries.append((None, out, viewed, _versions.get(id(viewed), 0)))
-        for tensor, array in saved:
-            chain = _chain(array)
-            guard.entries.append((tensor, array, chain[-1], _versions.get(id(chain[-1]), 0)))
-            for a in chain:
-                if id(a) in _locks:
-                    _locks[id(a)] += 1
-                elif a.flags.writeable:
-                    a.setflags(False)  # positional: write= costs three times as much
-                    _locks[id(a)] = 1
-                else:
-                    continue  # read-only already, and not by us: not ours to unlock later
-                guard.locked.append(a)
-        return guard
-
-    def check(self, fn: Function) -> None:
-        for tensor, array, owner, expected in self.entries:
-            found = _versions.get(id(owner), 0)
-            if found != expected or (tensor is not None and tensor.data is not array):
-                what = "its output" if tensor is None else "an input"
-                raise SavedTensorModifiedError(
-                    f"backward: {what} of shape {array.shape} saved by '{fn.name}' was modified "
-                    f"by an in-place operation (version {found}; expected version {expected}"
-                    f"{', and its array was replaced' if found == expected else ''}). Use an "
-                    "out-of-place op (x = x * 2, not x *= 2), or .clone() the tensor before "
-                    "changing it."
-                )
-
-    def __del__(self) -> None:
-        for array in reversed(self.locked):  # the memory owner first, then its views
-            left = _locks.pop(id(array), 1) - 1
-            if left:
-                _locks[id(array)] = left
-            elif isinstance(array.base, np.ndarray) and not array.base.flags.writeable:
-                _waiting.setdefault(id(array.base), []).append(array)  # once the base is
-            else:
-                array.setflags(True)
-                for view in _waiting.pop(id(array), ()):
-                    if id(view) not in _locks:
-                        view.setflags(True)
+def keep(fn: Function, out: np.ndarray) -> None:
+    """Guard what a new node saved: note the clock, and make the saved arrays (and the
+    arrays they view) read-only until the node is released. A view output is noted too: a
+    later in-place change of its memory changes its values."""
+    fn.clock, fn.view = _clock[0], out if out.base is not None else None
+    if fn.out_data is not None:
+        fn.kept = (*[t.data for t in fn.saved], fn.out_data)
+    elif fn.saved:
+        fn.kept = tuple([t.data for t in fn.saved])
+    for array in fn.kept:
+        a = array
+        while a is not None:
+            count = _locks.get(id(a))
+            if count:
+                _locks[id(a)] = count + 1
+            elif a.flags.writeable:
+                a.setflags(False)  # positional: write= costs three times as much
+                _locks[id(a)] = 1
+            a = a.base if isinstance(a.base, np.ndarray) else None
 
 
-def check_saved(fn: Function) -> Sequence[Tensor]:
-    """The tensors ``fn`` saved, after checking that they are still what it saw."""
+def release(fn: Function) -> None:
+    """Free what ``fn`` saved: after its backward, or when the node itself is freed."""
+    kept, fn.kept = fn.kept, ()
+    fn.saved, fn.out_data, fn.view = RELEASED, None, None
+    for array in kept:
+        for a in reversed(_chain(array)):  # the memory owner first, then its views
+            count = _locks.get(id(a))
+            if count is None:
+                continue  # read-only before the node saw it: not ours to unlock
+            if count > 1:
+                _locks[id(a)] = count - 1
+                continue
+            del _locks[id(a)]
+            if isinstance(a.base, np.ndarray) and not a.base.flags.writeable:
+                _waiting.setdefault(id(a.base), []).append(a)  # unlocked with its base
+                continue
+            a.setflags(True)
+            for view in _waiting.pop(id(a), ()):
+                if id(view) not in _locks:
+                    view.setflags(True)
+
+
+def saved_values(fn: Function, create_graph: bool) -> list[Any]:
+    """What ``fn`` saved, checked to be still what it saw: the arrays, or under create_graph
+    the tensors themselves (so that the derivative's own graph reaches them)."""
     if fn.saved is RELEASED:
         raise RuntimeError(
             f"backward: trying to backpropagate through the graph a second time (op "
@@ -128,15 +112,49 @@ def check_saved(fn: Function) -> Sequence[Tensor]:
             "first backward. Pass retain_graph=True to the first backward call if you need "
             "to backpropagate twice."
         )
-    if fn.guard is not None:
-        fn.guard.check(fn)
-    return fn.saved
+    if fn.clock != _clock[0]:  # something was changed in place since: was it ours?
+        _check_versions(fn)
+    return list(fn.saved) if create_graph else [t.data for t in fn.saved]
 
 
-def _set_version(owner: np.ndarray, value: int) -> None:
-    if id(owner) not in _versions:
-        weakref.finalize(owner, _versions.pop, id(owner), None)
-    _versions[id(owner)] = value
+def _check_versions(fn: Function) -> None:
+    replaced = [t.data is not a for t, a in zip(fn.saved, fn.kept, strict=False)]
+    watched = [*zip(fn.kept, [*replaced, False], strict=False), (fn.view, False)]
+    for array, was_replaced in watched:
+        if array is None:
+            continue
+        owner = _chain(array)[-1]
+        changes = [c for c in _recent.get(id(owner), ()) if c >= fn.clock]
+        if changes or was_replaced:
+            found = _versions.get(id(owner), 0)
+            what = "its output" if array is fn.out_data or array is fn.view else "an input"
+            expected = found - len(changes)
+            raise SavedTensorModifiedError(
+                f"backward: {what} of shape {array.shape} saved by '{fn.name}' was modified "
+                f"by an in-place operation (version {found}; expected version "
+                f"{'at most ' if len(changes) == _RECENT else ''}{expected}"
+                f"{', and its array was replaced' if was_replaced else ''}). Use an "
+                "out-of-place op (x = x * 2, not x *= 2), or .clone() the tensor before "
+                "changing it."
+            )
+
+
+_RECENT = 8  # changes remembered per memory (for the version a node expected)
+
+
+def _changed(owner: np.ndarray) -> None:
+    """Count an in-place change of the memory ``owner`` holds."""
+    key = id(owner)
+    if key not in _versions:
+        weakref.finalize(owner, _forget, key)
+    _versions[key] = _versions.get(key, 0) + 1
+    _recent[key] = [*_recent.get(key, ())[-_RECENT + 1 :], _clock[0]]
+    _clock[0] += 1
+
+
+def _forget(key: int) -> None:
+    _versions.pop(key, None)
+    _recent.pop(key, None)
 
 
 @contextlib.contextmanager
@@ -158,7 +176,7 @@ def writing(tensor: Tensor, action: str) -> Iterator[np.ndarray]:
                 f"{action}: the tensor of shape {tensor.shape} is a read-only view (made by "
                 "expand or broadcast_to, or read-only in numpy); write into a .clone() instead"
             )
-        _set_version(chain[-1], _versions.get(id(chain[-1]), 0) + 1)
+        _changed(chain[-1])
         yield tensor.data
     finally:
         for a in reversed(flipped):
@@ -169,7 +187,10 @@ def replace_array(tensor: Tensor, array: np.ndarray, action: str) -> None:
     """Give ``tensor`` a new array (``Module.to``): counted as an in-place change."""
     with writing(tensor, action):
         pass
-    _set_version(_chain(array)[-1], version(tensor.data))
+    owner = _chain(array)[-1]
+    if id(owner) not in _versions:
+        weakref.finalize(owner, _forget, id(owner))
+    _versions[id(owner)] = version(tensor.data)
     tensor.data = array
 
 

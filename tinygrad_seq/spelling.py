@@ -57,9 +57,9 @@ def accepts_dim(
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if correction:
                 _as_correction(name, args, kwargs)
-            if not kwargs and indices is None:  # the common call, kept cheap
-                return function(*args)
             torch_dim = "dim" in kwargs
+            if indices is None and not torch_dim and "keepdim" not in kwargs:
+                return function(*args, **kwargs)  # numpy's names: the common call, kept cheap
             if torch_dim or "keepdim" in kwargs:
                 for torch_name, numpy_name in _RENAMES:
                     if torch_name in kwargs:

@@ -899,7 +899,7 @@ def _normalize_index(index: Any) -> Any:
     """Tensors inside an index become their arrays; lists become integer or bool arrays."""
     if isinstance(index, tuple):
         for item in index:
-            if isinstance(item, Tensor | list):
+            if isinstance(item, (Tensor, list)):  # (a tuple of types: faster than |)
                 return tuple(_normalize_index_item(i) for i in index)
         return index
     return _normalize_index_item(index)
