@@ -13,10 +13,22 @@ import numpy as np
 import pytest
 from test_cli import PACKAGE_ROOT, run_cli
 
+import tinygrad_seq as ts
+from tinygrad_seq import nn
 from tinygrad_seq.cli import main
-from tinygrad_seq.vanishing import StudySettings, build_model, run_study
+from tinygrad_seq.lab.report import REPORT_NAME, render_html, staged_output
+from tinygrad_seq.lab.study import (
+    CellSpecError,
+    StudySettings,
+    build_model,
+    load_cell,
+    resolve_models,
+    run_study,
+)
 from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
-from tinygrad_seq.viz.report import REPORT_NAME, render_html, staged_output
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CUSTOM_CELL = f"{EXAMPLES / 'custom_cell.py'}:MinimalGatedUnit"
 
 FIGURES = ("one_glance", "gradient_heatmaps", "gradient_profiles", "loss_curves")
 GRAPHS = ("flow_chain", "rnn_step", "lstm_step")
@@ -100,7 +112,8 @@ def test_same_seed_gives_identical_numbers(quick_runs):
     root, usual, no_dot = quick_runs
     assert usual.returncode == 0 and no_dot.returncode == 0, usual.stderr + no_dot.stderr
     first, second = summary_of(root / "usual"), summary_of(root / "no_dot")
-    first.pop("timings_seconds"), second.pop("timings_seconds")
+    for timing in ("timings_seconds", "diagnostic_seconds"):
+        first.pop(timing), second.pop(timing)
     assert first == second
 
 
@@ -157,7 +170,15 @@ def test_report_escapes_text_from_data():
         (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
         (["--steps", "-3"], "argument --steps: must be at least 1, got -3"),
         (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
-        (["--cells", "rnn,gru"], "argument --cells: unknown cell 'gru'; choose from rnn, lstm"),
+        (
+            ["--cells", "rnn,elman"],
+            "argument --cells: unknown cell 'elman'; choose from rnn, lstm, gru, irnn",
+        ),
+        (["--lr", "0"], "argument --lr: must be a positive number, got 0"),
+        (["--hidden", "0"], "argument --hidden: must be at least 1, got 0"),
+        (["--clip", "inf"], "argument --clip: must be a positive number, got inf"),
+        (["--forget-bias", "nan"], "argument --forget-bias: must be a finite number, got nan"),
+        (["--init", "zeros"], "argument --init: invalid choice: 'zeros'"),
         (["--cells", ","], "argument --cells: unknown cell ','"),
     ],
 )
@@ -256,3 +277,151 @@ def test_lstm_forget_gate_bias_is_one_in_bias_ih_and_zero_in_bias_hh():
 def test_settings_are_checked(change, complaint):
     with pytest.raises(ValueError, match=re.escape(complaint)):
         StudySettings(**change)
+
+
+# --------------------------------------------------------------------------- any cell
+
+
+BROKEN_CELLS = '''
+from tinygrad_seq import nn
+
+
+class WideOutput(nn.Cell):
+    """Its output is twice as wide as the hidden size the study asked for."""
+
+    def forward(self, x, h=None):
+        h = self.check_state(x, h)
+        return h
+
+    def output(self, h):
+        import tinygrad_seq as ts
+        return ts.cat([h, h], axis=1)
+
+
+class NoForward(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+
+
+NOT_A_CLASS = 3
+'''
+
+
+def test_five_models_in_one_report(tmp_path):
+    done = run_cli(
+        *["vanishing", "--out", "five", "--cells", "rnn,lstm,gru,irnn", "--cell", CUSTOM_CELL],
+        "--quick",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = summary_of(tmp_path / "five")
+    names = ["rnn", "lstm", "gru", "irnn", "MinimalGatedUnit"]
+    assert list(summary["models"]) == names
+    common = {"label", "test_mse", "best_test_mse", "hidden_norms", "hidden_log_ratio"}
+    for name in names:
+        fields = set(summary["models"][name])
+        assert common <= fields, name
+        assert ("cell_norms" in fields) == (name == "lstm"), name
+        assert len(summary["models"][name]["hidden_norms"]) == 8
+    page = (tmp_path / "five" / REPORT_NAME).read_text()
+    for label in ("tanh RNN", "LSTM", "GRU", "IRNN", "MinimalGatedUnit"):
+        assert f"<td>{label}</td>" in page, label
+    for line in ("tanh RNN", "GRU", "IRNN", "MinimalGatedUnit"):
+        assert re.search(rf"^{line} +\d\.\d{{4}} ", done.stdout, re.M), line
+    assert re.search(r"gradient-flow measurements took \d+% of the training time", done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ("no_such_package.cells:Cell", "cannot import module no_such_package.cells"),
+        ("missing/cell.py:Cell", "no file missing/cell.py"),
+        ("cells.py:Missing", "cells.py has no class Missing"),
+        ("cells.py:NOT_A_CLASS", "cells.py has no class NOT_A_CLASS"),
+        ("cells.py:WideOutput", "expected (3, 2, 32)"),
+        ("cells.py:NoForward", "NoForward: does not work as a cell of the Cell protocol"),
+        ("cells.py", "expected package.module:Class or path/to/file.py:Class"),
+    ],
+)
+def test_bad_cell_specs_give_one_line_exit_2_and_write_nothing(tmp_path, spec, complaint):
+    (tmp_path / "cells.py").write_text(BROKEN_CELLS)
+    done = run_cli("vanishing", "--out", "out", "--quick", "--cell", spec, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and complaint in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_named_twice_is_refused():
+    name, factory = load_cell("tinygrad_seq.nn:GRUCell")
+    assert name == "GRUCell" and factory is nn.GRUCell
+    with pytest.raises(CellSpecError, match="unknown cell 'elman'"):
+        resolve_models(["rnn", "elman"], StudySettings.quick())
+
+
+def test_run_study_takes_factories_and_is_reproducible():
+    settings = StudySettings.quick(steps=4, diagnostics=True)
+    models = {"gru cell": nn.GRUCell, "lstm": None}
+    first, second = (run_study(settings, progress=False, models=models) for _ in range(2))
+    assert list(first.runs) == ["gru cell", "lstm"]
+    assert first.runs["gru cell"].label == "gru cell"
+    assert first.runs["gru cell"].cell_ratio is None
+    np.testing.assert_array_equal(
+        first.runs["gru cell"].train_loss, second.runs["gru cell"].train_loss
+    )
+    assert first.runs["gru cell"].model.rnn.cell.weight_hh.dtype == np.float64
+
+
+def test_settings_reach_the_study_and_no_diagnostics_leaves_the_heat_maps_out(tmp_path):
+    done = run_cli(
+        *["vanishing", "--out", "o", "--quick", "--lr", "0.003", "--hidden", "6"],
+        *["--batch", "5", "--clip", "0.5", "--forget-bias", "2.5", "--init", "orthogonal"],
+        "--no-diagnostics",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "o"
+    settings = summary_of(out)["settings"]
+    chosen = {
+        "learning_rate": 0.003,
+        "hidden_size": 6,
+        "batch_size": 5,
+        "max_grad_norm": 0.5,
+        "forget_bias": 2.5,
+        "init": "orthogonal",
+        "diagnostics": False,
+    }
+    assert {name: settings[name] for name in chosen} == chosen
+    assert (out / "loss_curves.png").exists() and not (out / "one_glance.png").exists()
+    for model in summary_of(out)["models"].values():
+        assert "hidden_norms" not in model and math.isfinite(model["test_mse"])
+    assert "dL/ds_1" not in done.stdout
+
+
+def test_eye_fills_the_identity_and_refuses_other_shapes():
+    weight = ts.zeros(3, 5)
+    assert nn.init.eye_(weight) is weight
+    np.testing.assert_array_equal(weight.data, np.eye(3, 5))
+    with pytest.raises(ValueError, match=r"eye_: needs a 2-D tensor, got shape \(2, 2, 2\)"):
+        nn.init.eye_(ts.zeros(2, 2, 2))
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "identity"])
+def test_init_sets_each_gate_block_of_w(init):
+    settings = StudySettings.quick(init=init)
+    H = settings.hidden_size
+    for name, gates in (("rnn", 1), ("gru", 3), ("lstm", 4)):
+        weight = build_model(name, settings, np.random.default_rng(0)).rnn.weight_hh_l0.data
+        for k in range(gates):
+            block = weight[k * H : (k + 1) * H]
+            np.testing.assert_allclose(block @ block.T, np.eye(H), atol=1e-12)
+            assert np.array_equal(block, np.eye(H)) == (init == "identity")
+
+
+def test_irnn_is_a_relu_rnn_from_the_identity_with_zero_biases():
+    settings = StudySettings.quick()  # --init default does not change the irnn
+    layer = build_model("irnn", settings, np.random.default_rng(0)).rnn
+    assert layer.nonlinearity == "relu"
+    np.testing.assert_array_equal(layer.weight_hh_l0.data, np.eye(settings.hidden_size))
+    assert not layer.bias_ih_l0.data.any() and not layer.bias_hh_l0.data.any()
+    assert layer.weight_ih_l0.data.any()

@@ -464,13 +464,11 @@ def horizon_verdict(summary: dict[str, Any]) -> str:
         elif every is None:
             text = f"{label} solves T = {some} in some seeds but no length in every seed"
         else:
-            text = f"{label} solves up to T = {every} in every seed"
+            text = f"The longest T that {label} solves in every seed is {every}"
             if some is not None and some > every:
                 text += f" (and T = {some} in some seeds)"
-        failed = [
-            int(T) for T, entry in summary["table"].get(cell, {}).items() if entry["solved"] == 0
-        ]
+        failed = [T for T, entry in summary["table"].get(cell, {}).items() if not entry["solved"]]
         if failed:
-            text += f"; it solves no seed from T = {min(failed)}"
+            text += f"; no seed solves T = {', '.join(failed)}"
         sentences.append(text + ".")
     return " ".join(sentences)
