@@ -66,7 +66,7 @@ def as_sequence(points: np.ndarray) -> ts.Tensor:
     return ts.tensor(points[None])
 
 
-progress = tqdm(range(steps), desc="one-to-one", disable=args.quick)
+progress = tqdm(range(steps), desc="one-to-one", disable=None)
 for _ in progress:
     batch = rng.integers(0, len(x_train), 128)
     loss = F.cross_entropy(model(as_sequence(x_train[batch])), y_train[batch])
