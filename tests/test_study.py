@@ -425,3 +425,90 @@ def test_irnn_is_a_relu_rnn_from_the_identity_with_zero_biases():
     np.testing.assert_array_equal(layer.weight_hh_l0.data, np.eye(settings.hidden_size))
     assert not layer.bias_ih_l0.data.any() and not layer.bias_hh_l0.data.any()
     assert layer.weight_ih_l0.data.any()
+
+
+# --------------------------------------------------------------------------- notation, pictures
+
+
+@pytest.fixture(scope="module")
+def small_study():
+    """rnn, lstm and gru for a few steps, with diagnostics."""
+    return run_study(StudySettings.quick(steps=10), progress=False, models=("rnn", "lstm", "gru"))
+
+
+def texts_of(figure):
+    found = [figure._suptitle.get_text()] if figure._suptitle else []
+    for ax in figure.axes:
+        found += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        found += [text.get_text() for text in ax.texts]
+        legend = ax.get_legend()
+        found += [text.get_text() for text in legend.get_texts()] if legend else []
+    return found
+
+
+def test_heat_maps_say_s_t_for_the_rnn_and_share_the_training_step_axis(small_study):
+    from tinygrad_seq.lab.plots import study_figures
+
+    figure = study_figures(small_study)["one_glance"]
+    texts = texts_of(figure)
+    assert r"tanh RNN: $\partial L/\partial s_t$" in texts
+    assert (
+        r"LSTM: $\partial L/\partial h_t$" in texts and r"LSTM: $\partial L/\partial C_t$" in texts
+    )
+    assert r"GRU: $\partial L/\partial h_t$" in texts
+    heat = [ax for ax in figure.axes if ax.get_title().startswith(("tanh RNN", "LSTM", "GRU"))]
+    loss = next(ax for ax in figure.axes if ax.get_title() == "test MSE")
+    assert len(heat) == 4
+    for ax in heat:
+        assert ax.get_shared_y_axes().joined(ax, loss)
+    assert loss.get_ylabel() == "training step" and loss.get_xscale() == "log"
+    assert figure.get_size_inches()[0] <= 17  # page width: panels wrap after three
+
+
+def test_heat_maps_mark_where_a_model_learns_and_clipped_spikes(small_study):
+    import copy
+
+    from tinygrad_seq.lab.plots import SPIKE_FACTOR, study_figures
+
+    study = copy.copy(small_study)
+    study.runs = dict(small_study.runs)
+    lstm = study.runs["lstm"] = copy.copy(small_study.runs["lstm"])
+    lstm.test_mse = np.array([0.17, 0.02])  # learned by the evaluation at step 10
+    lstm.grad_norms = lstm.grad_norms.copy()
+    lstm.grad_norms[6] = 2 * SPIKE_FACTOR * study.settings.max_grad_norm
+    figure = study_figures(study)["one_glance"]
+    marked = [ax.get_title() for ax in figure.axes if "test MSE < 1/12" in texts_of_axes(ax)]
+    assert marked == [r"LSTM: $\partial L/\partial h_t$", r"LSTM: $\partial L/\partial C_t$"]
+    assert "LSTM: gradient spike (clipped)" in texts_of(figure)
+    assert "tanh RNN: gradient spike (clipped)" not in texts_of(figure)
+
+
+def texts_of_axes(ax):
+    return [text.get_text() for text in ax.texts]
+
+
+@pytest.mark.skipif(find_renderer() is None, reason="no Graphviz renderer here")
+def test_graphs_of_the_study_use_the_lecture_notation(quick_runs):
+    root, *_ = quick_runs
+    rnn_step = (root / "usual" / "rnn_step.dot").read_text()
+    for name in ("sₜ = tanh", "sₜ₋₁", "xₜ", "βₛ (bias_ih + bias_hh)", "oₜ = V·sₜ+β_o"):
+        assert name in rnn_step, name
+    assert "bias_hh)" not in rnn_step.replace("bias_ih + bias_hh)", "")  # one β_s only
+    lstm_step = (root / "usual" / "lstm_step.dot").read_text()
+    assert "{" not in re.sub(
+        r"^\s*(digraph|subgraph)?.*\{\s*$|^\s*\}\s*$", "", lstm_step, flags=re.M
+    )
+    for name in ("i gate block", "f gate block", "C̃ gate block", "o gate block", "hₜ₋₁"):
+        assert name in lstm_step, name
+    assert "yₜ = V·hₜ+β_o" in lstm_step and "β_o (head bias)" in lstm_step
+    assert "oₜ (output gate)" in lstm_step
+    chain = (root / "usual" / "flow_chain.dot").read_text()
+    assert 'label="tanh RNN: s_t"' in chain and '"s_1\\n' in chain and '"s_8\\n' in chain
+    assert '"s_0\\n' not in chain and 'label="LSTM: h_t"' in chain
+
+
+def test_the_printed_table_says_what_the_ratio_averages(quick_runs):
+    _, done, _ = quick_runs
+    assert "log10 |dL/ds_1|/|dL/ds_T|" in done.stdout
+    assert "mean over the probe batch, trained model" in done.stdout
+    assert "dh_0" not in done.stdout

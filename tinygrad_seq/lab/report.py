@@ -115,12 +115,15 @@ def _draw_graphs(
     from ..viz.lecture import draw_cell_step
 
     runs = result.runs
-    graphs = {"flow_chain": draw_flow_chain({run.label: run.final_flow for run in runs.values()})}
+    from .plots import state_name
+
+    flows = {run.label: run.final_flow for run in runs.values()}
+    symbols = {run.label: state_name(run)[0] for run in runs.values()}
+    graphs = {"flow_chain": draw_flow_chain(flows, symbols=symbols)}
     for run in runs.values():
         rnn = run.model.rnn
-        graphs[f"{run.name}_step"] = draw_cell_step(
-            rnn.cell if isinstance(rnn, Recurrent) else rnn.cell(0)
-        )
+        cell = rnn.cell if isinstance(rnn, Recurrent) else rnn.cell(0)
+        graphs[f"{run.name}_step"] = draw_cell_step(cell, head=run.model.head)
     if find_renderer() is None:
         sources = []
         for name, graph in graphs.items():
@@ -201,8 +204,10 @@ _EXPLANATIONS = {
         "exponentially for the tanh RNN, and stays level for the trained LSTM."
     ),
     "flow_chain": (
-        "The unrolled chain of hidden states of the trained models on the probe batch, each "
-        "node coloured by ‖∂L/∂h<sub>t</sub>‖ on a log scale."
+        "The unrolled chain of states of the trained models on the probe batch, s<sub>1</sub> "
+        "… s<sub>T</sub> for the Elman RNNs (h<sub>t</sub> and C<sub>t</sub> for gated "
+        "cells), each node coloured by ‖∂L/∂s<sub>t</sub>‖ on a log scale; long sequences "
+        "show every k-th step, at most about 50 nodes a chain."
     ),
     "rnn_step": (
         "One step of the tanh RNN as the library's autograd records it, op by op: the affine "

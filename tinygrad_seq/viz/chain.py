@@ -1,4 +1,7 @@
-"""The unrolled hidden-state chain h_0 → h_1 → … → h_{T−1}, coloured by ‖∂L/∂h_t‖.
+"""The unrolled state chain s_1 → s_2 → … → s_T, coloured by ‖∂L/∂s_t‖.
+
+Time steps are numbered as in the lecture: s_t is the state after reading x_t, t = 1 … T
+(s_0 is the initial state). The Elman RNN's state is s_t; gated cells show h_t (and C_t).
 
 One node per time step instead of one per op, so a sequence of hundreds of steps stays a
 picture a student can read: the chain is wrapped into rows ("snake"), each node is filled on
@@ -50,6 +53,9 @@ SPECIAL_TEXT = {
     "inf": "inf: overflow",
 }
 MAX_DECADES = 16
+MAX_PANEL_NODES = 50
+"""Without an explicit ``stride``, a chain gets every k-th step with k = ⌈T / 50⌉: a panel
+of at most about 50 nodes stays readable at page width."""
 
 
 def draw_flow_chain(
@@ -57,17 +63,21 @@ def draw_flow_chain(
     *,
     cell: bool = True,
     per_row: int = 10,
-    stride: int = 1,
+    stride: int | None = None,
     value_range: tuple[float, float] | None = None,
     max_nodes: int = 2000,
+    symbols: Mapping[str, str] | None = None,
 ) -> Graph:
-    """Draw each model's chain of states, coloured by the mean ‖∂L/∂h_t‖ over the batch.
+    """Draw each model's chain of states, coloured by the mean ‖∂L/∂s_t‖ over the batch.
 
     ``flows`` maps a title to a :class:`~tinygrad_seq.viz.flow.GradientFlow` (``{"tanh RNN":
     gradient_flow(rnn, ...), "LSTM": gradient_flow(lstm, ...)}``); every model gets a box,
     side by side. With ``cell=True`` a model with a cell state (LSTM) gets a second box for
     the C_t chain. ``per_row`` steps make a row; ``stride=k`` draws every k-th step only
-    (counting back from the last, so the loss end is always drawn).
+    (counting back from the last, so the loss end is always drawn); by default k is chosen
+    so that a chain has at most :data:`MAX_PANEL_NODES` nodes. ``symbols`` maps a title to
+    the letter of its state (``{"tanh RNN": "s"}``; ``"h"`` by default), so node t reads
+    ``s_t``, t = 1 … T.
 
     The colour of a node is the decade log₁₀‖∂L/∂h_t‖ on one scale shared by all boxes:
     ``value_range=(lo, hi)`` in decades, by default from the largest finite norm down to the
@@ -78,6 +88,9 @@ def draw_flow_chain(
     """
     if not flows:
         raise ValueError("draw_flow_chain: pass at least one GradientFlow, as {'name': flow}")
+    if stride is None:
+        longest = max(len(getattr(flow, "hidden_norms", ())) for flow in flows.values())
+        stride = max(1, math.ceil(longest / MAX_PANEL_NODES))
     for name, value in (("per_row", per_row), ("stride", stride)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"draw_flow_chain: {name} must be a positive int, got {value!r}")
@@ -88,7 +101,8 @@ def draw_flow_chain(
                 f"draw_flow_chain: flows[{title!r}] is a {type(flow).__name__}, not a "
                 "GradientFlow (from viz.gradient_flow)"
             )
-        chains.append((f"{title}: h_t", "h", flow.hidden_norms))
+        symbol = (symbols or {}).get(title, "h")
+        chains.append((f"{title}: {symbol}_t", symbol, flow.hidden_norms))
         if cell and flow.cell_norms is not None:
             chains.append((f"{title}: C_t", "C", flow.cell_norms))
     drawn = [(title, symbol, _strided(norms, stride)) for title, symbol, norms in chains]
@@ -117,7 +131,8 @@ def draw_flow_chain(
         box, last_row = _chain_box(index, title, symbol, steps, per_row, stride, lo, hi)
         dot.subgraph(box)
         last_rows.append(last_row)
-    dot.subgraph(_legend(lo, hi))
+    letters = sorted({symbol for _, symbol, _ in drawn}, key="shCh".find)
+    dot.subgraph(_legend(lo, hi, letters))
     for node_id in last_rows:  # the legend sits under every box
         dot.edge(node_id, "legend_0", style="invis")
     return Graph(dot.source, count, sum(max(len(s) - 1, 0) for _, _, s in drawn))
@@ -212,7 +227,8 @@ def _chain_box(
     )
     ids = [f"c{index}_{t}" for t, _ in steps]
     for node_id, (t, norm) in zip(ids, steps, strict=True):
-        label = plain_label(f"{symbol}_{t}", f"|dL/d{symbol}|={_number(norm)}")
+        # Position t holds the state after reading x_{t+1}: the lecture's s_{t+1}.
+        label = plain_label(f"{symbol}_{t + 1}", f"|dL/d{symbol}|={_number(norm)}")
         box.node(node_id, label, **_style(colour_bin(norm, lo, hi), bins_of(lo, hi)))
     rows = [ids[start : start + per_row] for start in range(0, len(ids), per_row)]
     for row in rows:
@@ -229,14 +245,13 @@ def _chain_box(
     return box, rows[-1][0]
 
 
-def _legend(lo: float, hi: float) -> graphviz.Digraph:
+def _legend(lo: float, hi: float, letters: list[str]) -> graphviz.Digraph:
     """The colour bar as a row of nodes (decade ranges), then the three special values."""
+    norms = ", ".join(f"|dL/d{letter}_t|" for letter in letters)
     legend = graphviz.Digraph(
         "cluster_legend",
         graph_attr={
-            "label": plain_label(
-                "|dL/dh_t|, |dL/dC_t| (mean over the batch), one colour per decade"
-            ),
+            "label": plain_label(f"{norms} (mean over the batch), one colour per decade"),
             "fontname": "Helvetica",
             "fontsize": "11",
             "style": "rounded",
