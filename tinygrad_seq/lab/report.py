@@ -27,7 +27,14 @@ from ..nn import Recurrent
 if TYPE_CHECKING:
     from .study import StudyResult
 
-__all__ = ["StudyFiles", "render_html", "staged_output", "write_study"]
+__all__ = [
+    "StudyFiles",
+    "horizon_verdict",
+    "render_html",
+    "render_sweep_html",
+    "staged_output",
+    "write_study",
+]
 
 REPORT_NAME = "report.html"
 SUMMARY_NAME = "summary.json"

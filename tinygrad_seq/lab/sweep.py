@@ -45,7 +45,9 @@ __all__ = [
     "SweepError",
     "SweepPlan",
     "horizon_summary",
+    "outputs_complete",
     "read_runs",
+    "run_one",
     "run_sweep",
     "write_sweep",
 ]
@@ -273,8 +275,3 @@ def outputs_complete(folder: Path) -> bool:
     """True when every file :func:`write_sweep` makes is in ``folder``."""
     names = (SWEEP_NAME, REPORT_NAME, f"{HORIZON_NAME}.png", f"{HORIZON_NAME}.svg")
     return all((folder / name).exists() for name in names)
-
-
-def parse_list(text: str, kind: Callable[[str], Any] = int) -> tuple[Any, ...]:
-    """``"10,20,30"`` as ``(10, 20, 30)``, duplicates dropped, order kept."""
-    return tuple(dict.fromkeys(kind(item.strip()) for item in text.split(",") if item.strip()))
