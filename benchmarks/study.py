@@ -3,7 +3,8 @@
     python benchmarks/study.py [--quick] [--repeats 1] [--cells rnn,lstm] [--sweep]
 
 The study part runs ``run_study`` with the default settings (T = 50, 1,500 steps, rnn and
-lstm; ``--quick``: the ``--quick`` settings) in this process and prints, per model, the
+lstm; ``--quick``: the ``--quick`` settings), one process per model as the command line
+does (``--jobs 1``: one after the other, in this process) and prints, per model, the
 training time, the part spent on the gradient-flow measurements (recorder and Jacobian
 spectra) and their share; then the same study with ``diagnostics=False``. The figure the
 project tracks is the total study time of the default run (target: at most 20 s on a quiet
@@ -32,9 +33,11 @@ def load() -> str:
     return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
 
 
-def time_study(settings: StudySettings, cells: tuple[str, ...]) -> dict[str, float]:
+def time_study(
+    settings: StudySettings, cells: tuple[str, ...], jobs: int | None
+) -> dict[str, float]:
     start = time.perf_counter()
-    result = run_study(settings, progress=False, models=cells)
+    result = run_study(settings, progress=False, models=cells, jobs=jobs)
     total = time.perf_counter() - start
     print(f"  {'model':<10} {'seconds':>8} {'measuring':>10} {'share':>6} {'test MSE':>9}")
     for run in result.runs.values():
@@ -53,6 +56,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="study runs to time (1)")
     parser.add_argument("--cells", default="rnn,lstm", help="models of the study (rnn,lstm)")
     parser.add_argument("--sweep", action="store_true", help="also time the default sweep")
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="models at a time (default: every core, as the CLI)"
+    )
     args = parser.parse_args()
     cells = tuple(args.cells.split(","))
     settings = StudySettings.quick() if args.quick else StudySettings()
@@ -65,9 +71,9 @@ def main() -> None:
     totals = []
     for repeat in range(args.repeats):
         print(f"with diagnostics, run {repeat + 1}:")
-        totals.append(time_study(settings, cells)["total"])
+        totals.append(time_study(settings, cells, args.jobs)["total"])
     print("without diagnostics:")
-    time_study(replace(settings, diagnostics=False), cells)
+    time_study(replace(settings, diagnostics=False), cells, args.jobs)
     print(f"study with diagnostics: best {min(totals):.1f} s of {len(totals)}")
     if args.sweep:
         with tempfile.TemporaryDirectory() as folder:

@@ -512,3 +512,14 @@ def test_the_printed_table_says_what_the_ratio_averages(quick_runs):
     assert "log10 |dL/ds_1|/|dL/ds_T|" in done.stdout
     assert "mean over the probe batch, trained model" in done.stdout
     assert "dh_0" not in done.stdout
+
+
+def test_models_trained_in_parallel_processes_give_the_same_numbers():
+    settings = StudySettings.quick(steps=6)
+    models = {"rnn": None, "lstm": None, "GRUCell": nn.GRUCell}
+    alone = run_study(settings, progress=False, models=models, jobs=1).summary()
+    parallel = run_study(settings, progress=False, models=models, jobs=2).summary()
+    for summary in (alone, parallel):
+        summary.pop("timings_seconds"), summary.pop("diagnostic_seconds")
+    assert list(parallel["models"]) == ["rnn", "lstm", "GRUCell"]
+    assert parallel == alone

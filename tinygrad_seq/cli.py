@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         help="training and test loss only: no gradient-flow measurements, no heat maps",
     )
     vanishing.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="models trained at a time, one process each (default: every core; the numbers "
+        "do not depend on it)",
+    )
+    vanishing.add_argument(
         "--quick", action="store_true", help="a tiny run of a few seconds, for smoke tests"
     )
     vanishing.add_argument("--force", action="store_true", help="replace a report already in DIR")
@@ -318,7 +325,7 @@ def _run_vanishing(args: argparse.Namespace) -> int:
                 f"{settings.steps} steps, seed {settings.seed}",
                 flush=True,
             )
-            result = run_study(settings, models=models)
+            result = run_study(settings, models=models, jobs=args.jobs)
             files = write_study(result, stage)
     except KeyboardInterrupt:
         print(f"\n{command}: interrupted; {args.out} left as it was", file=sys.stderr)

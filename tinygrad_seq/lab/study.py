@@ -40,7 +40,10 @@ import contextlib
 import importlib
 import importlib.util
 import math
+import multiprocessing
+import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -73,6 +76,7 @@ __all__ = [
     "StudyResult",
     "StudySettings",
     "build_model",
+    "ignore_interrupts",
     "load_cell",
     "resolve_models",
     "run_study",
@@ -450,20 +454,59 @@ def run_study(
     settings: StudySettings,
     progress: bool = True,
     models: Sequence[str] | Mapping[str, Factory | None] = ("rnn", "lstm"),
+    jobs: int | None = 1,
 ) -> StudyResult:
     """Train each model on the same batches and record its gradient flow (see module doc).
 
     ``models`` holds names of :data:`MODELS`, or maps a name to a factory
     ``factory(input_size, hidden_size)`` returning a cell or a recurrent layer (None for a
     built-in name). ``progress`` shows a bar per model when the output is a terminal.
+
+    ``jobs`` models train at a time, each in its own process (None: one per core); the
+    numbers do not depend on it, since every model draws from its own seeded streams. With
+    more than one job the trained models come back pickled, so a factory's class must be
+    importable by name (classes from :func:`load_cell` are).
     """
     resolved = resolve_models(models, settings)
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(resolved)))
+    if jobs == 1:
+        with one_blas_thread():
+            runs = {
+                name: train_model(name, settings, progress=progress, factory=factory)
+                for name, factory in resolved.items()
+            }
+        return StudyResult(settings, runs)
+    global _PENDING  # the forked processes read the models from here: nothing is pickled
+    _PENDING = (settings, progress, list(resolved.items()))
+    # fork: a process starts in milliseconds, with the package and the user's cells imported.
+    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=ignore_interrupts)
+    try:
+        trained = pool.map(_train_pending, range(len(resolved)), chunksize=1)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+        _PENDING = None
+    return StudyResult(settings, {run.name: run for run in trained})
+
+
+_PENDING: tuple[StudySettings, bool, list[tuple[str, Factory | None]]] | None = None
+
+
+def _train_pending(index: int) -> ModelRun:
+    """Train model ``index`` of ``_PENDING`` (in a forked process), its bar on line ``index``."""
+    assert _PENDING is not None
+    settings, progress, models = _PENDING
+    name, factory = models[index]
     with one_blas_thread():
-        runs = {
-            name: train_model(name, settings, progress=progress, factory=factory)
-            for name, factory in resolved.items()
-        }
-    return StudyResult(settings, runs)
+        return train_model(name, settings, progress=progress, factory=factory, position=index)
+
+
+def ignore_interrupts() -> None:
+    """Forked workers leave Ctrl-C to the parent, which stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -485,6 +528,7 @@ def train_model(
     progress: bool = False,
     factory: Factory | None = None,
     solved_below: float | None = None,
+    position: int | None = None,
 ) -> ModelRun:
     """Train one model as the study does; return its run.
 
@@ -524,7 +568,7 @@ def train_model(
             return solved_below is not None and test_mse[-1] < solved_below
         return False
 
-    bar = _progress_bar(settings.steps, label, progress)
+    bar = _progress_bar(settings.steps, label, progress, position)
     try:
         done = checkpoint(0, last=False)
         step = 0
@@ -575,13 +619,21 @@ def train_model(
     )
 
 
-def _progress_bar(total: int, label: str, enabled: bool) -> Any:
-    """A tqdm bar that shows on a terminal and stays out of logs and files (``disable=None``)."""
+def _progress_bar(total: int, label: str, enabled: bool, position: int | None = None) -> Any:
+    """A tqdm bar that shows on a terminal and stays out of logs and files (``disable=None``);
+    ``position`` gives bars of parallel processes a line each."""
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"{label:>8}", unit="step", leave=True, disable=None)
+    return tqdm(
+        total=total,
+        desc=f"{label:>8}",
+        unit="step",
+        leave=True,
+        disable=None,
+        position=position,
+    )
 
 
 def _batch(settings: StudySettings, stream: str) -> tuple[Tensor, np.ndarray]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import signal
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
@@ -31,6 +30,7 @@ from .study import (
     MSE_PREDICT_MEAN,
     MSE_SECOND_MARKER_ONLY,
     StudySettings,
+    ignore_interrupts,
     load_cell,
     one_blas_thread,
     train_model,
@@ -185,7 +185,7 @@ def run_sweep(
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(tasks)))
     # fork: each run's process starts in milliseconds, with the package already imported.
     context = multiprocessing.get_context("fork")
-    pool = context.Pool(jobs, initializer=_ignore_interrupts, maxtasksperchild=1)
+    pool = context.Pool(jobs, initializer=ignore_interrupts, maxtasksperchild=1)
     try:
         with path.open("a", encoding="utf-8") as runs_file:
             for record in pool.imap_unordered(run_one, tasks):
@@ -204,11 +204,6 @@ def run_sweep(
     finally:
         pool.join()
     return records
-
-
-def _ignore_interrupts() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them and keeps what finished."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def horizon_summary(records: Iterable[dict[str, Any]], plan: SweepPlan) -> dict[str, Any]:
