@@ -508,10 +508,12 @@ def test_graphs_of_the_study_use_the_lecture_notation(quick_runs):
 
 
 def test_the_printed_table_says_what_the_ratio_averages(quick_runs):
-    _, done, _ = quick_runs
+    root, done, _ = quick_runs
     assert "log10 |dL/ds_1|/|dL/ds_T|" in done.stdout
     assert "mean over the probe batch, trained model" in done.stdout
     assert "dh_0" not in done.stdout
+    page = (root / "usual" / REPORT_NAME).read_text()
+    assert "mean over the probe batch of log₁₀(‖∂L/∂s₁‖ / ‖∂L/∂s_T‖), trained model" in page
 
 
 def test_models_trained_in_parallel_processes_give_the_same_numbers():

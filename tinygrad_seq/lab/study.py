@@ -23,7 +23,7 @@ with learning rate 10⁻², the global gradient norm clipped at 1, float64, weig
 U(±1/√H) as in PyTorch (the tanh RNN's W too — an orthogonal W is the stronger baseline and
 flickers; ``init`` chooses), and the LSTM's forget-gate bias set to 1.
 
-While training, a :class:`~tinygrad_seq.viz.flow.FlowRecorder` measures every few steps, on
+While training, :func:`~tinygrad_seq.viz.flow.gradient_flow` measures every few steps, on
 a fixed probe batch and with the loss at the last step only, the per-step gradient norms
 ‖∂L/∂s_t‖ (and ‖∂L/∂C_t‖ where the state has a cell part): the data of the heat maps in
 :mod:`tinygrad_seq.lab.plots`. At the start, the middle and the end it also records the
@@ -62,7 +62,7 @@ from ..nn.recurrent import _RecurrentLayer
 from ..nn.utils import clip_grad_norm_
 from ..optim import Adam
 from ..tensor import Tensor, manual_seed
-from ..viz.flow import FlowRecorder, GradientFlow, jacobian_product_spectrum
+from ..viz.flow import GradientFlow, gradient_flow, jacobian_product_spectrum
 
 __all__ = [
     "INITS",
@@ -204,6 +204,7 @@ class ModelRun:
     seconds: float
     diagnostic_seconds: float = 0.0
     grad_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    snapshots: list[Snapshot] = field(default_factory=list)
 
     @property
     def final_test_mse(self) -> float:
@@ -462,10 +463,12 @@ def run_study(
     ``factory(input_size, hidden_size)`` returning a cell or a recurrent layer (None for a
     built-in name). ``progress`` shows a bar per model when the output is a terminal.
 
-    ``jobs`` models train at a time, each in its own process (None: one per core); the
-    numbers do not depend on it, since every model draws from its own seeded streams. With
-    more than one job the trained models come back pickled, so a factory's class must be
-    importable by name (classes from :func:`load_cell` are).
+    ``jobs`` models train at a time, each in its own process (None: one per core), copying
+    their weights at the record steps; then the processes measure those copies together.
+    The numbers do not depend on ``jobs``: every model draws from its own seeded streams, and
+    a copy of the weights measures as the model did. With more than one job the trained
+    models come back pickled, so a factory's class must be importable by name (classes from
+    :func:`load_cell` are).
     """
     resolved = resolve_models(models, settings)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(resolved)))
@@ -476,12 +479,46 @@ def run_study(
                 for name, factory in resolved.items()
             }
         return StudyResult(settings, runs)
-    global _PENDING  # the forked processes read the models from here: nothing is pickled
-    _PENDING = (settings, progress, list(resolved.items()))
+    # First every model trains, one process each, copying its weights at the record steps;
+    # then all the cores measure those copies, in interleaved slices of each model's records.
+    models = list(resolved.items())
+    trained = _in_processes(_train_pending, (settings, progress, models), jobs, range(len(models)))
+    runs = {run.name: run for run in trained}
+    slices = [
+        (name, part)
+        for name, run in runs.items()
+        for part in range(jobs)
+        if run.snapshots[part::jobs]
+    ]
+    work = (settings, resolved, {name: run.snapshots for name, run in runs.items()}, jobs)
+    measured = _in_processes(_measure_pending, work, jobs, slices)
+    for name in runs:
+        found = [
+            (records, seconds)
+            for (owner, _), (records, seconds) in zip(slices, measured, strict=True)
+            if owner == name
+        ]
+        if found:
+            records = [record for part, _ in found for record in part]
+            _add_measurements(runs[name], records, sum(sec for _, sec in found), settings)
+    return StudyResult(settings, runs)
+
+
+_PENDING: Any = None
+"""What forked processes work on: set before the pool starts, so nothing of it is pickled."""
+
+
+def _in_processes(
+    function: Callable[[Any], Any], pending: Any, jobs: int, items: Sequence[Any]
+) -> list[Any]:
+    """``[function(item) for item in items]`` in ``jobs`` forked processes that see
+    ``pending`` as ``_PENDING``; Ctrl-C stops them."""
+    global _PENDING
+    _PENDING = pending
     # fork: a process starts in milliseconds, with the package and the user's cells imported.
     pool = multiprocessing.get_context("fork").Pool(jobs, initializer=ignore_interrupts)
     try:
-        trained = pool.map(_train_pending, range(len(resolved)), chunksize=1)
+        results = pool.map(function, items, chunksize=1)
         pool.close()
     except BaseException:
         pool.terminate()
@@ -489,19 +526,27 @@ def run_study(
     finally:
         pool.join()
         _PENDING = None
-    return StudyResult(settings, {run.name: run for run in trained})
-
-
-_PENDING: tuple[StudySettings, bool, list[tuple[str, Factory | None]]] | None = None
+    return results
 
 
 def _train_pending(index: int) -> ModelRun:
     """Train model ``index`` of ``_PENDING`` (in a forked process), its bar on line ``index``."""
-    assert _PENDING is not None
     settings, progress, models = _PENDING
     name, factory = models[index]
     with one_blas_thread():
-        return train_model(name, settings, progress=progress, factory=factory, position=index)
+        return train_model(
+            name, settings, progress=progress, factory=factory, position=index, measure=False
+        )
+
+
+def _measure_pending(item: tuple[str, int]) -> tuple[list[FlowRecord], float]:
+    """Measure slice ``part`` (every ``jobs``-th snapshot) of model ``name`` of ``_PENDING``."""
+    settings, models, snapshots, jobs = _PENDING
+    name, part = item
+    began = time.perf_counter()
+    with one_blas_thread():
+        records = measure_snapshots(name, settings, models[name], snapshots[name][part::jobs])
+    return records, time.perf_counter() - began
 
 
 def ignore_interrupts() -> None:
@@ -529,11 +574,15 @@ def train_model(
     factory: Factory | None = None,
     solved_below: float | None = None,
     position: int | None = None,
+    measure: bool = True,
 ) -> ModelRun:
     """Train one model as the study does; return its run.
 
     With ``solved_below``, training stops at the first evaluation whose test MSE is below it
-    (the horizon sweep's "solved").
+    (the horizon sweep's "solved"). With diagnostics, the weights are copied at every record
+    step and measured on the probe batch (:class:`_Meter`) — at once, or, with
+    ``measure=False``, later by :func:`measure_snapshots` (``run.snapshots`` holds them), which
+    lets another process do it; the numbers are the same.
     """
     start = time.perf_counter()
     label = MODEL_LABELS.get(name, name) if factory is None else name
@@ -541,27 +590,31 @@ def train_model(
     optimizer = Adam(model.parameters(), lr=settings.learning_rate)
     batches = settings.rng("train_batches")
     test_x, test_y = _batch(settings, "test_set")
-    recorder = None
-    if settings.diagnostics:
-        probe_x, probe_loss = _loss_on(model, *_batch(settings, "probe_batch"))
-        recorder = FlowRecorder(
-            model.rnn, probe_x, probe_loss, every=settings.record_every, dtype=DTYPE
-        )
-    spectra: dict[int, np.ndarray] = {}
+    meter = _Meter(name, settings, factory) if settings.diagnostics and measure else None
+    snapshots: list[Snapshot] = []
+    records: list[FlowRecord] = []
     train_loss: list[float] = []
     grad_norms: list[float] = []
     eval_steps: list[int] = []
     test_mse: list[float] = []
     measuring = 0.0
 
-    def checkpoint(step: int, last: bool) -> bool:
+    def snapshot(step: int, last: bool) -> None:
         nonlocal measuring
-        if recorder is not None:
-            began = time.perf_counter()
-            recorder.step(step, force=last)  # the trained model is always measured
-            if step in settings.spectrum_steps or last:
-                spectra[step] = _spectrum(model, probe_x, settings.spectrum_size)
-            measuring += time.perf_counter() - began
+        record = last or step % settings.record_every == 0  # the trained model: always
+        spectrum = last or step in settings.spectrum_steps
+        if not settings.diagnostics or not (record or spectrum):
+            return
+        taken = Snapshot(step, model.state_dict(), record, spectrum, last)
+        if meter is None:
+            snapshots.append(taken)
+            return
+        began = time.perf_counter()
+        records.append(meter.measure(taken))
+        measuring += time.perf_counter() - began
+
+    def checkpoint(step: int, last: bool) -> bool:
+        snapshot(step, last)
         if step % settings.eval_every == 0 or last:
             eval_steps.append(step)
             test_mse.append(_test_mse(model, test_x, test_y))
@@ -588,35 +641,118 @@ def train_model(
                     loss=f"{train_loss[-1]:.4f}", test_mse=f"{test_mse[-1]:.4f}", refresh=False
                 )
                 bar.update(1)
-        if recorder is not None and recorder.steps[-1] != step:  # stopped early: solved
-            recorder.step(step, force=True)
-            spectra[step] = _spectrum(model, probe_x, settings.spectrum_size)
+        if done and step < settings.steps:  # solved early: the state it stopped in is measured
+            snapshot(step, last=True)
     finally:  # also on Ctrl-C, so the bar does not reappear after the message
         if bar is not None:
             bar.close()
 
-    flows = recorder.flows if recorder is not None else []
-    return ModelRun(
+    run = ModelRun(
         name=name,
         label=label,
         model=model,
         train_loss=np.array(train_loss),
         eval_steps=np.array(eval_steps),
         test_mse=np.array(test_mse),
-        flow_steps=recorder.steps if recorder is not None else np.zeros(0, dtype=np.int64),
-        hidden_ratio=np.stack([f.log_ratio("hidden") for f in flows]) if flows else None,
-        cell_ratio=(
-            np.stack([f.log_ratio("cell") for f in flows])
-            if flows and flows[0].cell_norms is not None
-            else None
-        ),
-        flow_records=recorder.to_dict() if recorder is not None else None,
-        final_flow=flows[-1] if flows else None,
-        spectra=spectra,
+        flow_steps=np.zeros(0, dtype=np.int64),
+        hidden_ratio=None,
+        cell_ratio=None,
+        flow_records=None,
+        final_flow=None,
+        spectra={},
         seconds=time.perf_counter() - start,
-        diagnostic_seconds=measuring,
         grad_norms=np.array(grad_norms),
+        snapshots=snapshots,
     )
+    if meter is not None:
+        _add_measurements(run, records, measuring, settings)
+    return run
+
+
+@dataclass
+class Snapshot:
+    """The weights at one training step, and what to measure there."""
+
+    step: int
+    state: dict[str, np.ndarray]
+    record: bool  # the gradient flow
+    spectrum: bool  # the Jacobian-product spectrum
+    last: bool  # keep the whole GradientFlow (the trained model's)
+
+
+@dataclass
+class FlowRecord:
+    """What the study keeps of one measurement: norms and log-ratios, not the gradients."""
+
+    step: int
+    record: bool
+    loss: float = math.nan
+    hidden_norms: np.ndarray | None = None
+    cell_norms: np.ndarray | None = None
+    hidden_ratio: np.ndarray | None = None
+    cell_ratio: np.ndarray | None = None
+    spectrum: np.ndarray | None = None
+    flow: GradientFlow | None = None
+
+
+class _Meter:
+    """Measures snapshots of one model on the study's fixed probe batch, loss at step T only.
+
+    It holds a model of the same architecture whose weights each snapshot replaces (writes
+    through ``load_state_dict``); ``gradient_flow`` measures a float64 copy of it, as
+    :class:`~tinygrad_seq.viz.flow.FlowRecorder` does.
+    """
+
+    def __init__(self, name: str, settings: StudySettings, factory: Factory | None) -> None:
+        self.model = build_model(name, settings, settings.rng("init"), factory)
+        self.probe_x, self.loss_fn = _loss_on(self.model, *_batch(settings, "probe_batch"))
+        self.spectrum_size = settings.spectrum_size
+
+    def measure(self, snapshot: Snapshot) -> FlowRecord:
+        self.model.load_state_dict(snapshot.state)
+        found = FlowRecord(snapshot.step, snapshot.record)
+        if snapshot.record:
+            flow = gradient_flow(self.model.rnn, self.probe_x, self.loss_fn, DTYPE)
+            found.loss, found.hidden_norms = flow.loss, flow.hidden_norms
+            found.hidden_ratio = flow.log_ratio("hidden")
+            if flow.cell_norms is not None:
+                found.cell_norms, found.cell_ratio = flow.cell_norms, flow.log_ratio("cell")
+            found.flow = flow if snapshot.last else None
+        if snapshot.spectrum:
+            found.spectrum = _spectrum(self.model, self.probe_x, self.spectrum_size)
+        return found
+
+
+def measure_snapshots(
+    name: str, settings: StudySettings, factory: Factory | None, snapshots: Sequence[Snapshot]
+) -> list[FlowRecord]:
+    """Measure ``snapshots`` of model ``name`` (see :func:`train_model`'s ``measure``)."""
+    meter = _Meter(name, settings, factory)
+    return [meter.measure(snapshot) for snapshot in snapshots]
+
+
+def _add_measurements(
+    run: ModelRun, records: list[FlowRecord], seconds: float, settings: StudySettings
+) -> None:
+    """Fill ``run``'s gradient-flow fields from its measurements (in any order)."""
+    records = sorted(records, key=lambda r: r.step)
+    flows = [r for r in records if r.record]
+    cell = flows[0].cell_norms is not None
+    run.flow_steps = np.array([r.step for r in flows], dtype=np.int64)
+    run.hidden_ratio = np.stack([r.hidden_ratio for r in flows])
+    run.cell_ratio = np.stack([r.cell_ratio for r in flows]) if cell else None
+    run.flow_records = {
+        "every": settings.record_every,
+        "steps": run.flow_steps.tolist(),
+        "loss": [r.loss for r in flows],
+        "hidden": np.stack([r.hidden_norms for r in flows]).tolist(),
+        "cell": np.stack([r.cell_norms for r in flows]).tolist() if cell else None,
+    }
+    run.final_flow = flows[-1].flow
+    run.spectra = {r.step: r.spectrum for r in records if r.spectrum is not None}
+    run.diagnostic_seconds += seconds
+    run.seconds += seconds if run.snapshots else 0.0
+    run.snapshots = []
 
 
 def _progress_bar(total: int, label: str, enabled: bool, position: int | None = None) -> Any:
