@@ -78,8 +78,11 @@ __all__ = [
     "build_model",
     "ignore_interrupts",
     "load_cell",
+    "measure_snapshots",
+    "one_blas_thread",
     "resolve_models",
     "run_study",
+    "train_model",
 ]
 
 MSE_PREDICT_MEAN = 1 / 6
