@@ -602,13 +602,17 @@ def train_model(
     test_mse: list[float] = []
     measuring = 0.0
 
+    # Measuring later, the test set is evaluated later too, on the same copies of the weights.
+    defer = settings.diagnostics and not measure and solved_below is None
+
     def snapshot(step: int, last: bool) -> None:
         nonlocal measuring
         record = last or step % settings.record_every == 0  # the trained model: always
         spectrum = last or step in settings.spectrum_steps
-        if not settings.diagnostics or not (record or spectrum):
+        evaluate = defer and (last or step % settings.eval_every == 0)
+        if not settings.diagnostics or not (record or spectrum or evaluate):
             return
-        taken = Snapshot(step, model.state_dict(), record, spectrum, last)
+        taken = Snapshot(step, model.state_dict(), record, spectrum, last, evaluate)
         if meter is None:
             snapshots.append(taken)
             return
@@ -618,7 +622,7 @@ def train_model(
 
     def checkpoint(step: int, last: bool) -> bool:
         snapshot(step, last)
-        if step % settings.eval_every == 0 or last:
+        if not defer and (step % settings.eval_every == 0 or last):
             eval_steps.append(step)
             test_mse.append(_test_mse(model, test_x, test_y))
             return solved_below is not None and test_mse[-1] < solved_below
@@ -640,9 +644,10 @@ def train_model(
             train_loss.append(loss.item())
             done = checkpoint(step, last=step == settings.steps)
             if bar is not None:
-                bar.set_postfix(
-                    loss=f"{train_loss[-1]:.4f}", test_mse=f"{test_mse[-1]:.4f}", refresh=False
-                )
+                shown = {"loss": f"{train_loss[-1]:.4f}"}
+                if test_mse:
+                    shown["test_mse"] = f"{test_mse[-1]:.4f}"
+                bar.set_postfix(shown, refresh=False)
                 bar.update(1)
         if done and step < settings.steps:  # solved early: the state it stopped in is measured
             snapshot(step, last=True)
@@ -681,6 +686,7 @@ class Snapshot:
     record: bool  # the gradient flow
     spectrum: bool  # the Jacobian-product spectrum
     last: bool  # keep the whole GradientFlow (the trained model's)
+    evaluate: bool = False  # the test MSE
 
 
 @dataclass
@@ -696,6 +702,7 @@ class FlowRecord:
     cell_ratio: np.ndarray | None = None
     spectrum: np.ndarray | None = None
     flow: GradientFlow | None = None
+    test_mse: float | None = None
 
 
 class _Meter:
@@ -710,6 +717,8 @@ class _Meter:
         self.model = build_model(name, settings, settings.rng("init"), factory)
         self.probe_x, self.loss_fn = _loss_on(self.model, *_batch(settings, "probe_batch"))
         self.spectrum_size = settings.spectrum_size
+        self.test: tuple[Tensor, np.ndarray] | None = None
+        self.settings = settings
 
     def measure(self, snapshot: Snapshot) -> FlowRecord:
         self.model.load_state_dict(snapshot.state)
@@ -723,6 +732,9 @@ class _Meter:
             found.flow = flow if snapshot.last else None
         if snapshot.spectrum:
             found.spectrum = _spectrum(self.model, self.probe_x, self.spectrum_size)
+        if snapshot.evaluate:
+            self.test = self.test or _batch(self.settings, "test_set")
+            found.test_mse = _test_mse(self.model, *self.test)
         return found
 
 
@@ -739,6 +751,10 @@ def _add_measurements(
 ) -> None:
     """Fill ``run``'s gradient-flow fields from its measurements (in any order)."""
     records = sorted(records, key=lambda r: r.step)
+    evaluated = [r for r in records if r.test_mse is not None]
+    if evaluated:  # evaluated from the copies (train_model with measure=False)
+        run.eval_steps = np.array([r.step for r in evaluated])
+        run.test_mse = np.array([r.test_mse for r in evaluated])
     flows = [r for r in records if r.record]
     cell = flows[0].cell_norms is not None
     run.flow_steps = np.array([r.step for r in flows], dtype=np.int64)
