@@ -525,3 +525,12 @@ def test_models_trained_in_parallel_processes_give_the_same_numbers():
         summary.pop("timings_seconds"), summary.pop("diagnostic_seconds")
     assert list(parallel["models"]) == ["rnn", "lstm", "GRUCell"]
     assert parallel == alone
+
+
+def test_viz_never_imports_the_lab():
+    code = (
+        "import sys, tinygrad_seq.viz\n"
+        "print(any(m.startswith('tinygrad_seq.lab') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
