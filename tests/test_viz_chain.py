@@ -137,7 +137,7 @@ def test_cell_step_of_an_lstm_carries_the_lecture_names():
         "U (weight_ih: blocks i, f, C̃, o)", "W (weight_hh: blocks i, f, C̃, o)",
         "β_ih (bias_ih: blocks i, f, C̃, o)", "β_hh (bias_hh: blocks i, f, C̃, o)",
         "xₜ", "hₜ₋₁", "Cₜ₋₁", "iₜ = sigmoid", "fₜ = sigmoid", "oₜ (output gate) = sigmoid",
-        "C̃ₜ = tanh", "Cₜ = add", "tanh(Cₜ) = tanh", "hₜ = mul", "fₜ⊙Cₜ₋₁ = mul",
+        "C̃ₜ = tanh", "Cₜ = add", "tanh(Cₜ) = tanh", "hₜ = mul", "fₜ*Cₜ₋₁ = mul",
         "U·xₜ+β_ih = linear", "W·hₜ₋₁+β_hh = linear", "hₜ", "Cₜ",
         "i gate block = getitem", "f gate block = getitem", "C̃ gate block = getitem",
         "o gate block = getitem",

@@ -172,7 +172,7 @@ def gradient_heatmaps(
                     transform=ax.get_yaxis_transform(),
                     label=f"{label}: gradient spike (clipped)",
                 )
-        ax.legend(loc="upper right", fontsize=8)
+        ax.legend(loc="lower left", fontsize=8)  # the curves start on the right, at 1/6
         ax.set_title("test MSE")
     if title:
         fig.suptitle(title)

@@ -180,7 +180,7 @@ def _lecture_values(cell: Any, x: np.ndarray, state: list[np.ndarray]) -> dict[s
         g, o = np.tanh(a[:, 2 * H : 3 * H]), sigmoid(a[:, 3 * H :])
         c = f * state[1] + i * g
         values |= {"iₜ": i, "fₜ": f, "C̃ₜ": g, "oₜ (output gate)": o, "Cₜ": c}
-        values |= {"fₜ⊙Cₜ₋₁": f * state[1], "iₜ⊙C̃ₜ": i * g, "tanh(Cₜ)": np.tanh(c)}
+        values |= {"fₜ*Cₜ₋₁": f * state[1], "iₜ*C̃ₜ": i * g, "tanh(Cₜ)": np.tanh(c)}
         return values
     r = sigmoid(from_x[:, :H] + from_h[:, :H])
     z = sigmoid(from_x[:, H : 2 * H] + from_h[:, H : 2 * H])
@@ -226,7 +226,7 @@ def _name_by_operands(outputs: list[Tensor], names: dict[int, str]) -> None:
     inputs: dict[int, list[Any]] = {}
     for tail, head in edges:
         inputs.setdefault(head, []).append(nodes[tail])
-    symbols = {"add": "+", "mul": "⊙"}
+    symbols = {"add": "+", "mul": "*"}  # ⊙ has no glyph in common renderer fonts
     # _walk lists consumers before producers: go the other way so operands are named first.
     for index in reversed(range(len(nodes))):
         node = nodes[index]
