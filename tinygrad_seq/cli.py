@@ -1,9 +1,16 @@
-"""Command line: ``python -m tinygrad_seq vanishing --out DIR`` (the main job) and ``demo``.
+"""Command line: ``python -m tinygrad_seq vanishing --out DIR`` (the main job), ``sweep``, ``demo``.
 
-``vanishing`` is the vanishing-gradient study (:mod:`tinygrad_seq.vanishing`): a tanh RNN
-and an LSTM trained on the adding problem, their gradient flow recorded over training, and
-``DIR/report.html``, ``DIR/summary.json`` and every picture written at the end (all at once:
-an interrupted run leaves ``DIR`` as it was).
+``vanishing`` is the vanishing-gradient study (:mod:`tinygrad_seq.lab.study`): a tanh RNN
+and an LSTM (or any cells: ``--cells``, ``--cell``) trained on the adding problem, their
+gradient flow recorded over training, and ``DIR/report.html``, ``DIR/summary.json`` and
+every picture written at the end (all at once: an interrupted run leaves ``DIR`` as it was).
+
+``sweep`` is the horizon sweep (:mod:`tinygrad_seq.lab.sweep`): every cell at every sequence
+length and seed until solved, ``DIR/runs.jsonl`` appended as runs finish (it resumes), then
+``DIR/sweep.json``, ``DIR/horizon.png``/``.svg`` and ``DIR/report.html``.
+
+A bad argument or ``--cell`` is one line on stderr and exit code 2, before anything is
+written.
 
 ``demo`` is the smallest end-to-end tour: an Elman RNN written by hand from Tensor ops,
 trained for a few steps of plain gradient descent, then the computation graph of one
