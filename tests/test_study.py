@@ -31,7 +31,7 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CUSTOM_CELL = f"{EXAMPLES / 'custom_cell.py'}:MinimalGatedUnit"
 
 FIGURES = ("one_glance", "gradient_heatmaps", "gradient_profiles", "loss_curves")
-GRAPHS = ("flow_chain", "rnn_step", "lstm_step")
+GRAPHS = ("flow_chain", "rnn_step", "lstm_step", "rnn_unrolled")
 
 
 def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:

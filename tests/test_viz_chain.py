@@ -172,3 +172,28 @@ def test_cell_step_of_an_rnn_gru_and_a_user_cell():
 def test_equal_norms_take_the_brightest_colour_not_the_vanished_one():
     source = chain.draw_flow_chain({"m": fake_flow([1.0, 1.0, 1.0])}).source
     assert set(fills(source, "c0").values()) == {chain.PALETTE[-1]}
+
+
+def test_unrolled_rnn_uses_the_lecture_names_at_every_step():
+    cell, head = nn.RNNCell(2, 3), nn.Linear(3, 4)
+    before = {k: v.copy() for k, v in cell.state_dict().items()}
+    source = viz.draw_unrolled(cell, head, steps=3, softmax=True).source
+    names = [label.split("\\n")[0] for label in labels(source)]
+    for expected in ("U (weight_ih)", "W (weight_hh)", "βₛ (bias_ih + bias_hh)", "s₀", "s₃"):
+        assert expected in names, expected
+    assert "V (head weight)" in names and "β_o (head bias)" in names
+    for step, t, previous in ((1, "₁", "₀"), (2, "₂", "₁"), (3, "₃", "₂")):
+        assert f"x{t}" in names and f"o{t}" in names and f"time step {step}" in names
+        assert f"W·s{previous} = linear" in names and f"s{t} = tanh" in names
+        assert f"V·s{t}+β_o = linear" in names
+    assert names.count("U (weight_ih)") == 1  # one weight, shared by every step
+    assert "time step 0" not in names and "bias_hh)" not in source.replace("bias_ih + bias_hh)", "")
+    assert all(np.array_equal(before[k], v) for k, v in cell.state_dict().items())
+
+
+def test_unrolled_lstm_names_its_output_y_and_collapses_to_one_node_per_step():
+    names = labels(viz.draw_unrolled(nn.LSTMCell(2, 3), nn.Linear(3, 1), collapse="cell").source)
+    firsts = [label.split("\\n")[0] for label in names]
+    assert {"y₁", "y₂", "y₃", "h₃", "C₃", "time step 1", "time step 3"} <= set(firsts)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        viz.draw_unrolled(nn.RNNCell(2, 3), steps=0)

@@ -117,7 +117,7 @@ def _draw_graphs(
     Without any renderer the .dot files are written directly, so the run says so once
     instead of once per graph.
     """
-    from ..viz.chain import draw_flow_chain
+    from ..viz.chain import draw_flow_chain, draw_unrolled
     from ..viz.dot import INSTALL_HINT, find_renderer
     from ..viz.lecture import draw_cell_step
 
@@ -131,6 +131,8 @@ def _draw_graphs(
         rnn = run.model.rnn
         cell = rnn.cell if isinstance(rnn, Recurrent) else rnn.cell(0)
         graphs[f"{run.name}_step"] = draw_cell_step(cell, head=run.model.head)
+        if run.name == "rnn":  # the lecture's picture of the recurrence, three steps long
+            graphs["rnn_unrolled"] = draw_unrolled(cell, run.model.head)
     if find_renderer() is None:
         sources = []
         for name, graph in graphs.items():
@@ -216,9 +218,17 @@ _EXPLANATIONS = {
         "cells), each node coloured by ‖∂L/∂s<sub>t</sub>‖ on a log scale; long sequences "
         "show every k-th step, at most about 50 nodes a chain."
     ),
+    "rnn_unrolled": (
+        "The recurrence of the trained tanh RNN unrolled over three time steps: every step "
+        "reads x<sub>t</sub> and s<sub>t−1</sub> through the same U, W and β<sub>s</sub>, "
+        "and the output layer V, β<sub>o</sub> gives o<sub>t</sub> = V·s<sub>t</sub> + "
+        "β<sub>o</sub> (the adding problem reads only the last one)."
+    ),
     "rnn_step": (
         "One step of the tanh RNN as the library's autograd records it, op by op: the affine "
-        "maps U·x<sub>t</sub> + β and W·s<sub>t−1</sub> + β, their sum, tanh."
+        "maps U·x<sub>t</sub> + β<sub>s</sub> and W·s<sub>t−1</sub>, their sum, tanh, and "
+        "the output layer o<sub>t</sub> = V·s<sub>t</sub> + β<sub>o</sub> (β<sub>s</sub> is "
+        "PyTorch's bias_ih + bias_hh: only their sum matters)."
     ),
     "lstm_step": (
         "One step of the LSTM, op by op: one affine map of x<sub>t</sub> and one of "
@@ -237,6 +247,7 @@ _TITLES = {
     "jacobian_spectrum": "Spectrum of products of Jacobians",
     "flow_chain": "The hidden-state chain coloured by gradient",
     "rnn_step": "One RNN step at op level",
+    "rnn_unrolled": "The tanh RNN unrolled over three steps",
     "lstm_step": "One LSTM step at op level",
 }
 
@@ -277,6 +288,7 @@ def render_html(
     if graph_message:
         parts.append(f'<p class="note">{e(graph_message)}</p>')
     graph_figures = [_figure(name, images) for name in images if name.endswith("_step")]
+    parts.append(_figure("rnn_unrolled", images))
     parts.append(_figure("flow_chain", images))
     parts.append('<div class="side">' + "".join(graph_figures) + "</div>")
     parts += [

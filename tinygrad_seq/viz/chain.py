@@ -17,17 +17,25 @@ real fonts measure other characters badly.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import graphviz
 import numpy as np
 
+from ..autograd import enable_grad
+from ..nn.cells import LSTMCell, RNNCell
+from ..tensor import Tensor
 from .dot import plain_label
 from .flow import GradientFlow
-from .graph import Graph
+from .graph import DEFAULT_MAX_NODES, Graph, _draw
+from .lecture import _name_by_operands, lecture_copy, lecture_parameter_names
+from .tracking import track_cells
 
-__all__ = ["draw_flow_chain"]
+__all__ = ["draw_flow_chain", "draw_unrolled"]
 
 # matplotlib's magma sampled at 9 evenly spaced points in [0, 0.95]; one colour per decade
 # is interpolated between them, dark (the smallest decade shown) to bright.
@@ -289,3 +297,76 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return "0" if value == 0 else f"{value:.1e}"
+
+
+SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def draw_unrolled(
+    cell: Any,
+    head: Any = None,
+    *,
+    steps: int = 3,
+    softmax: bool = False,
+    collapse: str = "cluster",
+    seed: int = 0,
+    max_nodes: int = DEFAULT_MAX_NODES,
+) -> Graph:
+    """The recurrence unrolled over ``steps`` time steps, with the lecture's names.
+
+    ``cell`` reads x₁ … x_T from the initial state s₀ (random, one example, from ``seed``);
+    with ``head`` (a ``Linear`` V, β_o) every step also gives its output o_t = V·s_t + β_o
+    (``softmax=True``: softmax(V·s_t + β_o); y_t for the LSTM, whose o_t is the output gate).
+    The weights are named U, W, β (the Elman cell's one βₛ = bias_ih + bias_hh) and V, β_o;
+    the boxes are the time steps 1 … T (``collapse="cluster"``), or one node each
+    (``collapse="cell"``). It runs on a copy: nothing of yours changes.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"draw_unrolled: steps must be a positive int, got {steps!r}")
+    if collapse not in ("cluster", "cell"):
+        raise ValueError(f"draw_unrolled: collapse must be 'cluster' or 'cell', got {collapse!r}")
+    drawn = lecture_copy(cell)
+    reader = copy.deepcopy(head) if head is not None else None
+    rng = np.random.default_rng(seed)
+    dtype = next(iter(drawn.parameters())).dtype
+    letter = "s" if isinstance(drawn, RNNCell) else "h"
+    names: dict[int, str] = {}
+    for name, param in drawn.named_parameters():
+        names[id(param)] = lecture_parameter_names(drawn).get(name, name)
+    if reader is not None:
+        names[id(reader.weight)] = "V (head weight)"
+        if getattr(reader, "bias", None) is not None:
+            names[id(reader.bias)] = "β_o (head bias)"
+    start = drawn.initial_state(1, dtype=dtype)
+    first = [start] if isinstance(start, Tensor) else list(start)
+    first = [Tensor(rng.uniform(-1, 1, t.shape), dtype=t.dtype).requires_grad_(True) for t in first]
+    state = first[0] if isinstance(start, Tensor) else type(start)(first)
+    for tensor, symbol in zip(first, (letter, "C", "c2", "c3"), strict=False):
+        names[id(tensor)] = f"{symbol}₀"
+    roots = []
+    output_symbol = "y" if isinstance(drawn, LSTMCell) else "o"
+    with enable_grad(), track_cells(drawn) as calls:
+        for t in range(1, steps + 1):
+            sub = str(t).translate(SUBSCRIPT_DIGITS)
+            x_t = Tensor(rng.uniform(-1, 1, (1, drawn.input_size)), dtype=dtype)
+            names[id(x_t.requires_grad_(True))] = f"x{sub}"
+            state = drawn(x_t, state)
+            h_t = drawn.output(state)
+            if h_t.grad_fn is not None:
+                names[id(h_t.grad_fn)] = f"{letter}{sub}"
+            if reader is not None:
+                o_t = reader(h_t)
+                o_t = o_t.softmax(axis=-1) if softmax else o_t
+                names[id(o_t)] = f"{output_symbol}{sub}"
+                roots.append(o_t)
+    final = [state] if isinstance(state, Tensor) else list(state)
+    last = str(steps).translate(SUBSCRIPT_DIGITS)
+    for tensor, symbol in zip(final, (letter, "C", "c2", "c3"), strict=False):
+        names[id(tensor)] = f"{symbol}{last}"
+    roots += final
+    _name_by_operands(roots, names)  # U·x₁+βₛ, W·s₀, V·s₁+β_o, ...
+    # The lecture counts time steps from 1: the boxes say so.
+    calls.calls[:] = [
+        dataclasses.replace(call, label="time", step=call.step + 1) for call in calls.calls
+    ]
+    return _draw(tuple(roots), False, False, collapse, max_nodes, calls, names)

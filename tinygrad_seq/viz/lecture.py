@@ -77,12 +77,7 @@ def draw_cell_step(
             f"draw_cell_step: {type(cell).__name__} is not a recurrent cell (it needs "
             "initial_state, forward, output and hidden_size)"
         )
-    step_cell = copy.deepcopy(cell)
-    elman = isinstance(step_cell, RNNCell)
-    if elman and step_cell.bias_ih is not None and step_cell.bias_hh is not None:
-        # Only the sum β_s matters: the copy keeps it in bias_ih, so the drawing has one β_s.
-        step_cell.bias_ih.data = step_cell.bias_ih.data + step_cell.bias_hh.data
-        step_cell.bias_hh = None
+    step_cell = lecture_copy(cell)
     rng = np.random.default_rng(seed)
     dtype = next(iter(step_cell.parameters())).dtype if hasattr(step_cell, "parameters") else None
     x_t = Tensor(rng.uniform(-1, 1, (batch, step_cell.input_size)), dtype=dtype)
@@ -106,13 +101,7 @@ def draw_cell_step(
     names: dict[int, str] = {id(x_t): "xₜ"}
     for tensor, name in zip(start, _previous_names(step_cell, len(start)), strict=True):
         names[id(tensor)] = name
-    lecture = (
-        RNN_PARAMETERS
-        if elman
-        else LSTM_PARAMETERS
-        if isinstance(step_cell, LSTMCell)
-        else LECTURE_PARAMETERS
-    )
+    lecture = lecture_parameter_names(step_cell)
     if hasattr(step_cell, "named_parameters"):
         for name, param in step_cell.named_parameters():
             names[id(param)] = lecture.get(name, name)
@@ -139,6 +128,23 @@ def draw_cell_step(
         _name_gate_blocks(outputs, names)
     _name_by_operands(outputs, names)
     return _draw(tuple(outputs), show_values, False, None, max_nodes, None, names)
+
+
+def lecture_copy(cell: Any) -> Any:
+    """A copy of ``cell`` to draw; an Elman cell's copy holds β_s = bias_ih + bias_hh in
+    bias_ih alone (only the sum matters), so its drawing has the lecture's one β_s."""
+    copied = copy.deepcopy(cell)
+    if isinstance(copied, RNNCell) and copied.bias_ih is not None and copied.bias_hh is not None:
+        copied.bias_ih.data = copied.bias_ih.data + copied.bias_hh.data
+        copied.bias_hh = None
+    return copied
+
+
+def lecture_parameter_names(cell: Any) -> dict[str, str]:
+    """The lecture's name of each parameter of ``cell`` (after :func:`lecture_copy`)."""
+    if isinstance(cell, RNNCell):
+        return RNN_PARAMETERS
+    return LSTM_PARAMETERS if isinstance(cell, LSTMCell) else LECTURE_PARAMETERS
 
 
 def _previous_names(cell: Any, count: int) -> list[str]:
