@@ -9,7 +9,7 @@ proves the model carried the first number across at least T/2 steps.
 For each model and horizon the script trains with the same budget and prints a table of
 the final test MSE. Then, at T = 50, it records the gradient flow during training with
 ``viz.FlowRecorder`` — ‖∂L/∂h_t‖ for every step t on a fixed probe batch, every few
-updates — and draws the heat maps with ``viz.plots.gradient_heatmaps``: colour is
+updates — and draws the heat maps with ``lab.plots.gradient_heatmaps``: colour is
 log₁₀(‖∂L/∂h_t‖ / ‖∂L/∂h_T‖). A dark left side means the loss at T sends nothing back to
 the early steps: the gradient has vanished, and the first marker cannot be learned.
 
@@ -44,7 +44,7 @@ import tinygrad_seq as ts
 from tinygrad_seq import functional as F
 from tinygrad_seq import nn, viz
 from tinygrad_seq.data import adding_problem
-from tinygrad_seq.viz import plots
+from tinygrad_seq.lab import plots
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--quick", action="store_true", help="a few steps, for the test suite")
@@ -95,7 +95,7 @@ def train(kind: str, T: int, record_every: int = 0) -> tuple[float, viz.FlowReco
             return F.mse_loss(outputs[-1] @ weight.T + bias, probe_y)
 
         recorder = viz.FlowRecorder(model.recurrent, probe_x, last_step_loss, every=record_every)
-    progress = tqdm(range(steps), desc=f"{kind:4s} T={T:3d}", disable=args.quick)
+    progress = tqdm(range(steps), desc=f"{kind:4s} T={T:3d}", disable=None)
     for step in progress:
         if recorder is not None:
             recorder.step(step)

@@ -80,7 +80,7 @@ class CharModel(nn.Module):
 model = CharModel()
 optimizer = ts.optim.Adam(model.parameters(), lr=0.005)
 
-progress = tqdm(range(steps), desc="names", disable=args.quick)
+progress = tqdm(range(steps), desc="names", disable=None)
 for _ in progress:
     inputs, targets = batch_of([train_names[i] for i in rng.integers(len(train_names), size=64)])
     logits, _ = model(inputs)

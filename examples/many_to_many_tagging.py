@@ -52,7 +52,7 @@ def one_hot(tokens: np.ndarray) -> ts.Tensor:
 model = nn.ManyToMany(nn.LSTMCell(len(SYMBOLS), hidden), max_depth + 1)
 optimizer = ts.optim.Adam(model.parameters(), lr=0.01)
 
-progress = tqdm(range(steps), desc="tagging", disable=args.quick)
+progress = tqdm(range(steps), desc="tagging", disable=None)
 for _ in progress:
     tokens, depth = bracket_depth(32, length, max_depth, rng=rng)  # fresh strings every step
     loss = F.cross_entropy(model(one_hot(tokens)), depth)  # (T, B, C) against (T, B)

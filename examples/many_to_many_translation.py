@@ -75,7 +75,7 @@ model = nn.Seq2Seq(
 )
 optimizer = ts.optim.Adam(model.parameters(), lr=0.005)
 
-progress = tqdm(range(steps), desc="dates", disable=args.quick)
+progress = tqdm(range(steps), desc="dates", disable=None)
 for _ in progress:
     batch = rng.integers(train.start, train.stop, batch_size)
     source, lengths = encode_sources([sources[i] for i in batch])

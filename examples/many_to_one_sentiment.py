@@ -80,7 +80,7 @@ def train_and_test(kind: str, filler: int, seed: int) -> float:
     cell = nn.RNNCell(embed_size, hidden) if kind == "RNN" else lstm_cell()
     model = SentimentClassifier(cell)
     optimizer = ts.optim.Adam(model.parameters(), lr=0.01)
-    progress = tqdm(range(steps), desc=f"{kind} filler={filler:2d}", disable=args.quick)
+    progress = tqdm(range(steps), desc=f"{kind} filler={filler:2d}", disable=None)
     for _ in progress:
         tokens, lengths, labels = sentiment(64, filler=filler, rng=rng)
         loss = F.cross_entropy(model(tokens, lengths), labels)

@@ -75,7 +75,7 @@ class Captioner(nn.Module):
 model = Captioner()
 optimizer = ts.optim.Adam(model.parameters(), lr=0.005)
 
-progress = tqdm(range(steps), desc="captions", disable=args.quick)
+progress = tqdm(range(steps), desc="captions", disable=None)
 for _ in progress:
     batch = rng.integers(train.start, train.stop, 64)
     logits = model(pixels[batch], captions[:, batch])  # (5, 64, vocab)

@@ -76,7 +76,7 @@ def epoch_after_epoch(loader: DataLoader):
 
 
 batches = epoch_after_epoch(loader)
-progress = tqdm(range(steps), desc="one-to-one", disable=args.quick)
+progress = tqdm(range(steps), desc="one-to-one", disable=None)
 for _ in progress:
     x_batch, y_batch = next(batches)
     loss = F.cross_entropy(model(as_sequence(x_batch)), y_batch)

@@ -65,3 +65,46 @@ def test_bad_arguments_fail_with_one_clear_line(tmp_path, args, complaint):
     assert done.returncode == 2
     assert complaint in done.stderr.splitlines()[-1]
     assert "Traceback" not in done.stderr
+
+
+def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str]:
+    """Run the command line with its output on a pseudo-terminal; return (status, output)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    # 30 rows, 120 columns: a terminal of size 0 x 0 would get a bar of width 0.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tinygrad_seq", *args],
+        cwd=cwd,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "PYTHONPATH": python_path},
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    return process.wait(timeout=120), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_progress_bars_show_on_a_terminal_and_stay_out_of_files(tmp_path):
+    args = ("vanishing", "--quick", "--cells", "rnn", "--no-diagnostics")
+    status, shown = run_on_a_terminal(*args, "--out", "tty", cwd=tmp_path)
+    assert status == 0, shown
+    assert re.search(r"tanh RNN: +\d+%.*20/20", shown), shown
+    logged = run_cli(*args, "--out", "log", cwd=tmp_path)
+    assert logged.returncode == 0, logged.stderr
+    assert "20/20" not in logged.stderr + logged.stdout and "\r" not in logged.stderr

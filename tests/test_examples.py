@@ -86,6 +86,14 @@ def test_example_runs_quick_prints_its_result_and_draws(name, runs):
 
 
 @pytest.mark.parametrize("name", sorted(PICTURES))
+def test_example_keeps_progress_bars_out_of_files(name, runs):
+    """Output to a pipe (a log, a file) gets no bar: tqdm's disable=None shows it on a
+    terminal only."""
+    _, first, *_ = runs(name)
+    assert "\r" not in first.stderr and "it/s]" not in first.stderr, first.stderr[-500:]
+
+
+@pytest.mark.parametrize("name", sorted(PICTURES))
 def test_example_prints_the_same_numbers_with_the_same_seed(name, runs):
     first_dir, first, second, second_dir = runs(name)
     assert first.returncode == second.returncode == 0

@@ -13,13 +13,25 @@ import numpy as np
 import pytest
 from test_cli import PACKAGE_ROOT, run_cli
 
+import tinygrad_seq as ts
+from tinygrad_seq import nn
 from tinygrad_seq.cli import main
-from tinygrad_seq.vanishing import StudySettings, build_model, run_study
+from tinygrad_seq.lab.report import REPORT_NAME, render_html, staged_output
+from tinygrad_seq.lab.study import (
+    CellSpecError,
+    StudySettings,
+    build_model,
+    load_cell,
+    resolve_models,
+    run_study,
+)
 from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
-from tinygrad_seq.viz.report import REPORT_NAME, render_html, staged_output
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CUSTOM_CELL = f"{EXAMPLES / 'custom_cell.py'}:MinimalGatedUnit"
 
 FIGURES = ("one_glance", "gradient_heatmaps", "gradient_profiles", "loss_curves")
-GRAPHS = ("flow_chain", "rnn_step", "lstm_step")
+GRAPHS = ("flow_chain", "rnn_step", "lstm_step", "rnn_unrolled")
 
 
 def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
@@ -100,7 +112,8 @@ def test_same_seed_gives_identical_numbers(quick_runs):
     root, usual, no_dot = quick_runs
     assert usual.returncode == 0 and no_dot.returncode == 0, usual.stderr + no_dot.stderr
     first, second = summary_of(root / "usual"), summary_of(root / "no_dot")
-    first.pop("timings_seconds"), second.pop("timings_seconds")
+    for timing in ("timings_seconds", "diagnostic_seconds"):
+        first.pop(timing), second.pop(timing)
     assert first == second
 
 
@@ -157,7 +170,15 @@ def test_report_escapes_text_from_data():
         (["--steps", "0"], "argument --steps: must be at least 1, got 0"),
         (["--steps", "-3"], "argument --steps: must be at least 1, got -3"),
         (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
-        (["--cells", "rnn,gru"], "argument --cells: unknown cell 'gru'; choose from rnn, lstm"),
+        (
+            ["--cells", "rnn,elman"],
+            "argument --cells: unknown cell 'elman'; choose from rnn, lstm, gru, irnn",
+        ),
+        (["--lr", "0"], "argument --lr: must be a positive number, got 0"),
+        (["--hidden", "0"], "argument --hidden: must be at least 1, got 0"),
+        (["--clip", "inf"], "argument --clip: must be a positive number, got inf"),
+        (["--forget-bias", "nan"], "argument --forget-bias: must be a finite number, got nan"),
+        (["--init", "zeros"], "argument --init: invalid choice: 'zeros'"),
         (["--cells", ","], "argument --cells: unknown cell ','"),
     ],
 )
@@ -256,3 +277,260 @@ def test_lstm_forget_gate_bias_is_one_in_bias_ih_and_zero_in_bias_hh():
 def test_settings_are_checked(change, complaint):
     with pytest.raises(ValueError, match=re.escape(complaint)):
         StudySettings(**change)
+
+
+# --------------------------------------------------------------------------- any cell
+
+
+BROKEN_CELLS = '''
+from tinygrad_seq import nn
+
+
+class WideOutput(nn.Cell):
+    """Its output is twice as wide as the hidden size the study asked for."""
+
+    def forward(self, x, h=None):
+        h = self.check_state(x, h)
+        return h
+
+    def output(self, h):
+        import tinygrad_seq as ts
+        return ts.cat([h, h], axis=1)
+
+
+class NoForward(nn.Module):
+    def __init__(self, input_size, hidden_size):
+        super().__init__()
+
+
+NOT_A_CLASS = 3
+'''
+
+
+def test_five_models_in_one_report(tmp_path):
+    done = run_cli(
+        *["vanishing", "--out", "five", "--cells", "rnn,lstm,gru,irnn", "--cell", CUSTOM_CELL],
+        "--quick",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    summary = summary_of(tmp_path / "five")
+    names = ["rnn", "lstm", "gru", "irnn", "MinimalGatedUnit"]
+    assert list(summary["models"]) == names
+    common = {"label", "test_mse", "best_test_mse", "hidden_norms", "hidden_log_ratio"}
+    for name in names:
+        fields = set(summary["models"][name])
+        assert common <= fields, name
+        assert ("cell_norms" in fields) == (name == "lstm"), name
+        assert len(summary["models"][name]["hidden_norms"]) == 8
+    page = (tmp_path / "five" / REPORT_NAME).read_text()
+    for label in ("tanh RNN", "LSTM", "GRU", "IRNN", "MinimalGatedUnit"):
+        assert f"<td>{label}</td>" in page, label
+    for line in ("tanh RNN", "GRU", "IRNN", "MinimalGatedUnit"):
+        assert re.search(rf"^{line} +\d\.\d{{4}} ", done.stdout, re.M), line
+    assert re.search(r"gradient-flow measurements took \d+% of the training time", done.stdout)
+
+
+@pytest.mark.parametrize(
+    ("spec", "complaint"),
+    [
+        ("no_such_package.cells:Cell", "cannot import module no_such_package.cells"),
+        ("missing/cell.py:Cell", "no file missing/cell.py"),
+        ("cells.py:Missing", "cells.py has no class Missing"),
+        ("cells.py:NOT_A_CLASS", "cells.py has no class NOT_A_CLASS"),
+        ("cells.py:WideOutput", "expected (3, 2, 32)"),
+        ("cells.py:NoForward", "NoForward: does not work as a cell of the Cell protocol"),
+        ("cells.py", "expected package.module:Class or path/to/file.py:Class"),
+    ],
+)
+def test_bad_cell_specs_give_one_line_exit_2_and_write_nothing(tmp_path, spec, complaint):
+    (tmp_path / "cells.py").write_text(BROKEN_CELLS)
+    done = run_cli("vanishing", "--out", "out", "--quick", "--cell", spec, cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and complaint in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_cell_named_twice_is_refused():
+    name, factory = load_cell("tinygrad_seq.nn:GRUCell")
+    assert name == "GRUCell" and factory is nn.GRUCell
+    with pytest.raises(CellSpecError, match="unknown cell 'elman'"):
+        resolve_models(["rnn", "elman"], StudySettings.quick())
+
+
+def test_run_study_takes_factories_and_is_reproducible():
+    settings = StudySettings.quick(steps=4, diagnostics=True)
+    models = {"gru cell": nn.GRUCell, "lstm": None}
+    first, second = (run_study(settings, progress=False, models=models) for _ in range(2))
+    assert list(first.runs) == ["gru cell", "lstm"]
+    assert first.runs["gru cell"].label == "gru cell"
+    assert first.runs["gru cell"].cell_ratio is None
+    np.testing.assert_array_equal(
+        first.runs["gru cell"].train_loss, second.runs["gru cell"].train_loss
+    )
+    assert first.runs["gru cell"].model.rnn.cell.weight_hh.dtype == np.float64
+
+
+def test_settings_reach_the_study_and_no_diagnostics_leaves_the_heat_maps_out(tmp_path):
+    done = run_cli(
+        *["vanishing", "--out", "o", "--quick", "--lr", "0.003", "--hidden", "6"],
+        *["--batch", "5", "--clip", "0.5", "--forget-bias", "2.5", "--init", "orthogonal"],
+        "--no-diagnostics",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "o"
+    settings = summary_of(out)["settings"]
+    chosen = {
+        "learning_rate": 0.003,
+        "hidden_size": 6,
+        "batch_size": 5,
+        "max_grad_norm": 0.5,
+        "forget_bias": 2.5,
+        "init": "orthogonal",
+        "diagnostics": False,
+    }
+    assert {name: settings[name] for name in chosen} == chosen
+    assert (out / "loss_curves.png").exists() and not (out / "one_glance.png").exists()
+    for model in summary_of(out)["models"].values():
+        assert "hidden_norms" not in model and math.isfinite(model["test_mse"])
+    assert "dL/ds_1" not in done.stdout
+
+
+def test_eye_fills_the_identity_and_refuses_other_shapes():
+    weight = ts.zeros(3, 5)
+    assert nn.init.eye_(weight) is weight
+    np.testing.assert_array_equal(weight.data, np.eye(3, 5))
+    with pytest.raises(ValueError, match=r"eye_: needs a 2-D tensor, got shape \(2, 2, 2\)"):
+        nn.init.eye_(ts.zeros(2, 2, 2))
+
+
+@pytest.mark.parametrize("init", ["orthogonal", "identity"])
+def test_init_sets_each_gate_block_of_w(init):
+    settings = StudySettings.quick(init=init)
+    H = settings.hidden_size
+    for name, gates in (("rnn", 1), ("gru", 3), ("lstm", 4)):
+        weight = build_model(name, settings, np.random.default_rng(0)).rnn.weight_hh_l0.data
+        for k in range(gates):
+            block = weight[k * H : (k + 1) * H]
+            np.testing.assert_allclose(block @ block.T, np.eye(H), atol=1e-12)
+            assert np.array_equal(block, np.eye(H)) == (init == "identity")
+
+
+def test_irnn_is_a_relu_rnn_from_the_identity_with_zero_biases():
+    settings = StudySettings.quick()  # --init default does not change the irnn
+    layer = build_model("irnn", settings, np.random.default_rng(0)).rnn
+    assert layer.nonlinearity == "relu"
+    np.testing.assert_array_equal(layer.weight_hh_l0.data, np.eye(settings.hidden_size))
+    assert not layer.bias_ih_l0.data.any() and not layer.bias_hh_l0.data.any()
+    assert layer.weight_ih_l0.data.any()
+
+
+# --------------------------------------------------------------------------- notation, pictures
+
+
+@pytest.fixture(scope="module")
+def small_study():
+    """rnn, lstm and gru for a few steps, with diagnostics."""
+    return run_study(StudySettings.quick(steps=10), progress=False, models=("rnn", "lstm", "gru"))
+
+
+def texts_of(figure):
+    found = [figure._suptitle.get_text()] if figure._suptitle else []
+    for ax in figure.axes:
+        found += [ax.get_title(), ax.get_xlabel(), ax.get_ylabel()]
+        found += [text.get_text() for text in ax.texts]
+        legend = ax.get_legend()
+        found += [text.get_text() for text in legend.get_texts()] if legend else []
+    return found
+
+
+def test_heat_maps_say_s_t_for_the_rnn_and_share_the_training_step_axis(small_study):
+    from tinygrad_seq.lab.plots import study_figures
+
+    figure = study_figures(small_study)["one_glance"]
+    texts = texts_of(figure)
+    assert r"tanh RNN: $\partial L/\partial s_t$" in texts
+    assert (
+        r"LSTM: $\partial L/\partial h_t$" in texts and r"LSTM: $\partial L/\partial C_t$" in texts
+    )
+    assert r"GRU: $\partial L/\partial h_t$" in texts
+    heat = [ax for ax in figure.axes if ax.get_title().startswith(("tanh RNN", "LSTM", "GRU"))]
+    loss = next(ax for ax in figure.axes if ax.get_title() == "test MSE")
+    assert len(heat) == 4
+    for ax in heat:
+        assert ax.get_shared_y_axes().joined(ax, loss)
+    assert loss.get_ylabel() == "training step" and loss.get_xscale() == "log"
+    assert figure.get_size_inches()[0] <= 17  # page width: panels wrap after three
+
+
+def test_heat_maps_mark_where_a_model_learns_and_clipped_spikes(small_study):
+    import copy
+
+    from tinygrad_seq.lab.plots import SPIKE_FACTOR, study_figures
+
+    study = copy.copy(small_study)
+    study.runs = dict(small_study.runs)
+    lstm = study.runs["lstm"] = copy.copy(small_study.runs["lstm"])
+    lstm.test_mse = np.array([0.17, 0.02])  # learned by the evaluation at step 10
+    lstm.grad_norms = lstm.grad_norms.copy()
+    lstm.grad_norms[6] = 2 * SPIKE_FACTOR * study.settings.max_grad_norm
+    figure = study_figures(study)["one_glance"]
+    marked = [ax.get_title() for ax in figure.axes if "test MSE < 1/12" in texts_of_axes(ax)]
+    assert marked == [r"LSTM: $\partial L/\partial h_t$", r"LSTM: $\partial L/\partial C_t$"]
+    assert "LSTM: gradient spike (clipped)" in texts_of(figure)
+    assert "tanh RNN: gradient spike (clipped)" not in texts_of(figure)
+
+
+def texts_of_axes(ax):
+    return [text.get_text() for text in ax.texts]
+
+
+@pytest.mark.skipif(find_renderer() is None, reason="no Graphviz renderer here")
+def test_graphs_of_the_study_use_the_lecture_notation(quick_runs):
+    root, *_ = quick_runs
+    rnn_step = (root / "usual" / "rnn_step.dot").read_text()
+    for name in ("sₜ = tanh", "sₜ₋₁", "xₜ", "βₛ (bias_ih + bias_hh)", "oₜ = V·sₜ+β_o"):
+        assert name in rnn_step, name
+    assert "bias_hh)" not in rnn_step.replace("bias_ih + bias_hh)", "")  # one β_s only
+    lstm_step = (root / "usual" / "lstm_step.dot").read_text()
+    assert "{" not in re.sub(
+        r"^\s*(digraph|subgraph)?.*\{\s*$|^\s*\}\s*$", "", lstm_step, flags=re.M
+    )
+    for name in ("i gate block", "f gate block", "C̃ gate block", "o gate block", "hₜ₋₁"):
+        assert name in lstm_step, name
+    assert "yₜ = V·hₜ+β_o" in lstm_step and "β_o (head bias)" in lstm_step
+    assert "oₜ (output gate)" in lstm_step
+    chain = (root / "usual" / "flow_chain.dot").read_text()
+    assert 'label="tanh RNN: s_t"' in chain and '"s_1\\n' in chain and '"s_8\\n' in chain
+    assert '"s_0\\n' not in chain and 'label="LSTM: h_t"' in chain
+
+
+def test_the_printed_table_says_what_the_ratio_averages(quick_runs):
+    root, done, _ = quick_runs
+    assert "log10 |dL/ds_1|/|dL/ds_T|" in done.stdout
+    assert "mean over the probe batch, trained model" in done.stdout
+    assert "dh_0" not in done.stdout
+    page = (root / "usual" / REPORT_NAME).read_text()
+    assert "mean over the probe batch of log₁₀(‖∂L/∂s₁‖ / ‖∂L/∂s_T‖), trained model" in page
+
+
+def test_models_trained_in_parallel_processes_give_the_same_numbers():
+    settings = StudySettings.quick(steps=6)
+    models = {"rnn": None, "lstm": None, "GRUCell": nn.GRUCell}
+    alone = run_study(settings, progress=False, models=models, jobs=1).summary()
+    parallel = run_study(settings, progress=False, models=models, jobs=2).summary()
+    for summary in (alone, parallel):
+        summary.pop("timings_seconds"), summary.pop("diagnostic_seconds")
+    assert list(parallel["models"]) == ["rnn", "lstm", "GRUCell"]
+    assert parallel == alone
+
+
+def test_viz_never_imports_the_lab():
+    code = (
+        "import sys, tinygrad_seq.viz\n"
+        "print(any(m.startswith('tinygrad_seq.lab') for m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

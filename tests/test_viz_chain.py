@@ -54,34 +54,46 @@ def test_legend_and_special_values_are_drawn_distinctly():
     assert "cluster_legend" in source and "one colour per decade" in source
     for kind, text in chain.SPECIAL_TEXT.items():
         assert re.search(rf'legend_{kind} \[label="?{text}"? ', source)
-    assert re.search(r'c0_0 \[label="h_0\\n\|dL/dh\|=0".*style="filled,dashed"', source)
-    assert re.search(r'c0_1 \[label="h_1\\n\|dL/dh\|=NaN".*style="filled,diagonals"', source)
-    assert re.search(r'c0_2 \[label="h_2\\n\|dL/dh\|=inf".*style="filled,bold"', source)
+    assert re.search(r'c0_0 \[label="h_1\\n\|dL/dh\|=0".*style="filled,dashed"', source)
+    assert re.search(r'c0_1 \[label="h_2\\n\|dL/dh\|=NaN".*style="filled,diagonals"', source)
+    assert re.search(r'c0_2 \[label="h_3\\n\|dL/dh\|=inf".*style="filled,bold"', source)
     assert 'legend_0 [label="<= 1e-2"' in source  # range from the finite norms: 1e-3 .. 1e0
 
 
 def test_models_sit_side_by_side_on_one_scale_with_the_cell_chain():
     rnn = fake_flow(10.0 ** np.linspace(-10, 0, 25))
     lstm = fake_flow(10.0 ** np.linspace(-2, 0, 25), cell=10.0 ** np.linspace(-1, 0, 25))
-    drawn = chain.draw_flow_chain({"tanh RNN": rnn, "LSTM": lstm}, per_row=10)
+    drawn = chain.draw_flow_chain(
+        {"tanh RNN": rnn, "LSTM": lstm}, per_row=10, symbols={"tanh RNN": "s"}
+    )
     source = drawn.source
-    for title in ("tanh RNN: h_t", "LSTM: h_t", "LSTM: C_t"):
+    assert "|dL/ds_t|, |dL/dh_t|, |dL/dC_t| (mean over the batch)" in source
+    assert '"s_1\\n' in source and '"s_25\\n' in source and '"s_0\\n' not in source
+    for title in ("tanh RNN: s_t", "LSTM: h_t", "LSTM: C_t"):
         assert f'label="{title}"' in source
     assert source.count("rank=same") == 3 * 3 + 1  # 3 rows of 10 per chain, and the legend
     assert fills(source, "c0")["c0_0"] != fills(source, "c1")["c1_0"]  # shared scale
     assert fills(source, "c0")["c0_24"] == fills(source, "c1")["c1_24"]
-    assert "C_24" in source and "|dL/dC|" in source
+    assert "C_25" in source and "|dL/dC|" in source
     assert 'label="LSTM: C_t"' not in chain.draw_flow_chain({"LSTM": lstm}, cell=False).source
 
 
 def test_long_sequences_need_a_stride_and_keep_the_last_step():
     flow = fake_flow(np.ones(3000))
     with pytest.raises(ValueError, match="more than max_nodes=2000; pass stride=2"):
-        chain.draw_flow_chain({"m": flow})
+        chain.draw_flow_chain({"m": flow}, stride=1)
     drawn = chain.draw_flow_chain({"m": flow}, stride=2)
     source = drawn.source
-    assert '"h_2999\\n' in source and '"h_1\\n' in source and '"h_0\\n' not in source
+    assert '"h_3000\\n' in source and '"h_2\\n' in source and '"h_1\\n' not in source
     assert re.search(r'label="?x2"?', source)
+
+
+def test_by_default_a_chain_has_at_most_about_50_nodes():
+    for T, stride in ((50, 1), (51, 2), (100, 2), (1000, 20)):
+        source = chain.draw_flow_chain({"m": fake_flow(np.ones(T))}).source
+        nodes = re.findall(r'\tc0_\d+ \[label="h_(\d+)', source)
+        assert len(nodes) <= 50 and f"h_{T}" in {f"h_{n}" for n in nodes}, T
+        assert (re.search(r'label="?x(\d+)"?', source) or [None, "1"])[1] == str(stride)
 
 
 def test_bad_arguments():
@@ -122,10 +134,13 @@ def test_cell_step_of_an_lstm_carries_the_lecture_names():
     before = {k: v.copy() for k, v in cell.state_dict().items()}
     names = [label.split("\\n")[0] for label in labels(viz.draw_cell_step(cell).source)]
     for expected in [
-        "U (weight_ih)", "W (weight_hh)", "β_ih (bias_ih)", "β_hh (bias_hh)",
-        "x_t", "h_{t-1}", "C_{t-1}", "i_t = sigmoid", "f_t = sigmoid", "o_t = sigmoid",
-        "C̃_t = tanh", "C_t = add", "tanh(C_t) = tanh", "h_t = mul", "f_t*C_{t-1} = mul",
-        "U·x_t+β_ih = linear", "W·h_{t-1}+β_hh = linear", "h_t", "C_t",
+        "U (weight_ih: blocks i, f, C̃, o)", "W (weight_hh: blocks i, f, C̃, o)",
+        "β_ih (bias_ih: blocks i, f, C̃, o)", "β_hh (bias_hh: blocks i, f, C̃, o)",
+        "xₜ", "hₜ₋₁", "Cₜ₋₁", "iₜ = sigmoid", "fₜ = sigmoid", "oₜ (output gate) = sigmoid",
+        "C̃ₜ = tanh", "Cₜ = add", "tanh(Cₜ) = tanh", "hₜ = mul", "fₜ*Cₜ₋₁ = mul",
+        "U·xₜ+β_ih = linear", "W·hₜ₋₁+β_hh = linear", "hₜ", "Cₜ",
+        "i gate block = getitem", "f gate block = getitem", "C̃ gate block = getitem",
+        "o gate block = getitem",
     ]:  # fmt: skip
         assert expected in names, expected
     assert all(np.array_equal(before[k], v) for k, v in cell.state_dict().items())
@@ -134,11 +149,9 @@ def test_cell_step_of_an_lstm_carries_the_lecture_names():
 
 def test_cell_step_of_an_rnn_gru_and_a_user_cell():
     rnn = [label.split("\\n")[0] for label in labels(viz.draw_cell_step(nn.RNNCell(2, 3)).source)]
-    assert {"U (weight_ih)", "W (weight_hh)", "U·x_t+β_ih = linear", "h_t = tanh", "h_t"} <= set(
-        rnn
-    )
+    assert {"U (weight_ih)", "W (weight_hh)", "U·xₜ+βₛ = linear", "sₜ = tanh", "sₜ"} <= set(rnn)
     gru = [label.split("\\n")[0] for label in labels(viz.draw_cell_step(nn.GRUCell(2, 3)).source)]
-    assert {"r_t = sigmoid", "z_t = sigmoid", "n_t = tanh"} <= set(gru)
+    assert {"rₜ = sigmoid", "zₜ = sigmoid", "nₜ = tanh"} <= set(gru)
 
     class Leaky(nn.Cell):
         def __init__(self):
@@ -151,7 +164,7 @@ def test_cell_step_of_an_rnn_gru_and_a_user_cell():
 
     user = labels(viz.draw_cell_step(Leaky()).source)
     assert any(label.startswith("mix.weight\\n") for label in user)
-    assert "h_t\\n(1, 3) float32" in user
+    assert "hₜ\\n(1, 3) float32" in user
     with pytest.raises(TypeError, match="is not a recurrent cell"):
         viz.draw_cell_step(nn.Linear(2, 2))
 
@@ -159,3 +172,28 @@ def test_cell_step_of_an_rnn_gru_and_a_user_cell():
 def test_equal_norms_take_the_brightest_colour_not_the_vanished_one():
     source = chain.draw_flow_chain({"m": fake_flow([1.0, 1.0, 1.0])}).source
     assert set(fills(source, "c0").values()) == {chain.PALETTE[-1]}
+
+
+def test_unrolled_rnn_uses_the_lecture_names_at_every_step():
+    cell, head = nn.RNNCell(2, 3), nn.Linear(3, 4)
+    before = {k: v.copy() for k, v in cell.state_dict().items()}
+    source = viz.draw_unrolled(cell, head, steps=3, softmax=True).source
+    names = [label.split("\\n")[0] for label in labels(source)]
+    for expected in ("U (weight_ih)", "W (weight_hh)", "βₛ (bias_ih + bias_hh)", "s₀", "s₃"):
+        assert expected in names, expected
+    assert "V (head weight)" in names and "β_o (head bias)" in names
+    for step, t, previous in ((1, "₁", "₀"), (2, "₂", "₁"), (3, "₃", "₂")):
+        assert f"x{t}" in names and f"o{t}" in names and f"time step {step}" in names
+        assert f"W·s{previous} = linear" in names and f"s{t} = tanh" in names
+        assert f"V·s{t}+β_o = linear" in names
+    assert names.count("U (weight_ih)") == 1  # one weight, shared by every step
+    assert "time step 0" not in names and "bias_hh)" not in source.replace("bias_ih + bias_hh)", "")
+    assert all(np.array_equal(before[k], v) for k, v in cell.state_dict().items())
+
+
+def test_unrolled_lstm_names_its_output_y_and_collapses_to_one_node_per_step():
+    names = labels(viz.draw_unrolled(nn.LSTMCell(2, 3), nn.Linear(3, 1), collapse="cell").source)
+    firsts = [label.split("\\n")[0] for label in names]
+    assert {"y₁", "y₂", "y₃", "h₃", "C₃", "time step 1", "time step 3"} <= set(firsts)
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        viz.draw_unrolled(nn.RNNCell(2, 3), steps=0)

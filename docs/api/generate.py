@@ -42,6 +42,8 @@ MODULES = [
     "tinygrad_seq.data",
     "tinygrad_seq.kernels",
     "tinygrad_seq.viz",
+    "tinygrad_seq.lab.study",
+    "tinygrad_seq.lab.sweep",
     "tinygrad_seq.testing",
     "tinygrad_seq.testing.strategies",
     "tinygrad_seq.testing.exercises",

@@ -15,6 +15,7 @@ from ..tensor import Tensor, default_generator
 
 __all__ = [
     "constant_",
+    "eye_",
     "normal_",
     "ones_",
     "orthogonal_",
@@ -59,6 +60,18 @@ def zeros_(tensor: Tensor) -> Tensor:
 
 def ones_(tensor: Tensor) -> Tensor:
     return constant_(tensor, 1.0)
+
+
+def eye_(tensor: Tensor) -> Tensor:
+    """Fill a 2-D tensor with the identity matrix (ones on the diagonal, as ``torch.eye``).
+
+    With a rectangular shape the extra rows or columns are zero. The IRNN of Le, Jaitly &
+    Hinton (2015) starts its recurrent weights W from the identity: s_t = relu(U·x_t + s_{t−1})
+    copies the state forward unchanged until learning moves W.
+    """
+    if tensor.ndim != 2:
+        raise ValueError(f"eye_: needs a 2-D tensor, got shape {tensor.shape}")
+    return _fill(tensor, np.eye(*tensor.shape))
 
 
 def _fans(tensor: Tensor) -> tuple[int, int]:

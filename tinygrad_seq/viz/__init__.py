@@ -1,7 +1,7 @@
 """Pictures of what a network computes: autograd graphs rendered through Graphviz, and the
 gradient flow through time of recurrent models."""
 
-from .chain import draw_flow_chain
+from .chain import draw_flow_chain, draw_unrolled
 from .dot import RenderResult, render_dot
 from .flow import (
     FlowRecorder,
@@ -25,6 +25,7 @@ __all__ = [
     "draw_cell_step",
     "draw_flow_chain",
     "draw_graph",
+    "draw_unrolled",
     "gradient_flow",
     "jacobian_norms",
     "jacobian_product_spectrum",

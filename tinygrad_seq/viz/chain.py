@@ -1,4 +1,7 @@
-"""The unrolled hidden-state chain h_0 → h_1 → … → h_{T−1}, coloured by ‖∂L/∂h_t‖.
+"""The unrolled state chain s_1 → s_2 → … → s_T, coloured by ‖∂L/∂s_t‖.
+
+Time steps are numbered as in the lecture: s_t is the state after reading x_t, t = 1 … T
+(s_0 is the initial state). The Elman RNN's state is s_t; gated cells show h_t (and C_t).
 
 One node per time step instead of one per op, so a sequence of hundreds of steps stays a
 picture a student can read: the chain is wrapped into rows ("snake"), each node is filled on
@@ -14,17 +17,25 @@ real fonts measure other characters badly.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
 from collections.abc import Mapping
+from typing import Any
 
 import graphviz
 import numpy as np
 
+from ..autograd import enable_grad
+from ..nn.cells import LSTMCell, RNNCell
+from ..tensor import Tensor
 from .dot import plain_label
 from .flow import GradientFlow
-from .graph import Graph
+from .graph import DEFAULT_MAX_NODES, Graph, _draw
+from .lecture import _name_by_operands, lecture_copy, lecture_parameter_names
+from .tracking import track_cells
 
-__all__ = ["draw_flow_chain"]
+__all__ = ["draw_flow_chain", "draw_unrolled"]
 
 # matplotlib's magma sampled at 9 evenly spaced points in [0, 0.95]; one colour per decade
 # is interpolated between them, dark (the smallest decade shown) to bright.
@@ -50,6 +61,9 @@ SPECIAL_TEXT = {
     "inf": "inf: overflow",
 }
 MAX_DECADES = 16
+MAX_PANEL_NODES = 50
+"""Without an explicit ``stride``, a chain gets every k-th step with k = ⌈T / 50⌉: a panel
+of at most about 50 nodes stays readable at page width."""
 
 
 def draw_flow_chain(
@@ -57,17 +71,21 @@ def draw_flow_chain(
     *,
     cell: bool = True,
     per_row: int = 10,
-    stride: int = 1,
+    stride: int | None = None,
     value_range: tuple[float, float] | None = None,
     max_nodes: int = 2000,
+    symbols: Mapping[str, str] | None = None,
 ) -> Graph:
-    """Draw each model's chain of states, coloured by the mean ‖∂L/∂h_t‖ over the batch.
+    """Draw each model's chain of states, coloured by the mean ‖∂L/∂s_t‖ over the batch.
 
     ``flows`` maps a title to a :class:`~tinygrad_seq.viz.flow.GradientFlow` (``{"tanh RNN":
     gradient_flow(rnn, ...), "LSTM": gradient_flow(lstm, ...)}``); every model gets a box,
     side by side. With ``cell=True`` a model with a cell state (LSTM) gets a second box for
     the C_t chain. ``per_row`` steps make a row; ``stride=k`` draws every k-th step only
-    (counting back from the last, so the loss end is always drawn).
+    (counting back from the last, so the loss end is always drawn); by default k is chosen
+    so that a chain has at most :data:`MAX_PANEL_NODES` nodes. ``symbols`` maps a title to
+    the letter of its state (``{"tanh RNN": "s"}``; ``"h"`` by default), so node t reads
+    ``s_t``, t = 1 … T.
 
     The colour of a node is the decade log₁₀‖∂L/∂h_t‖ on one scale shared by all boxes:
     ``value_range=(lo, hi)`` in decades, by default from the largest finite norm down to the
@@ -78,6 +96,9 @@ def draw_flow_chain(
     """
     if not flows:
         raise ValueError("draw_flow_chain: pass at least one GradientFlow, as {'name': flow}")
+    if stride is None:
+        longest = max(len(getattr(flow, "hidden_norms", ())) for flow in flows.values())
+        stride = max(1, math.ceil(longest / MAX_PANEL_NODES))
     for name, value in (("per_row", per_row), ("stride", stride)):
         if not isinstance(value, int) or value < 1:
             raise ValueError(f"draw_flow_chain: {name} must be a positive int, got {value!r}")
@@ -88,7 +109,8 @@ def draw_flow_chain(
                 f"draw_flow_chain: flows[{title!r}] is a {type(flow).__name__}, not a "
                 "GradientFlow (from viz.gradient_flow)"
             )
-        chains.append((f"{title}: h_t", "h", flow.hidden_norms))
+        symbol = (symbols or {}).get(title, "h")
+        chains.append((f"{title}: {symbol}_t", symbol, flow.hidden_norms))
         if cell and flow.cell_norms is not None:
             chains.append((f"{title}: C_t", "C", flow.cell_norms))
     drawn = [(title, symbol, _strided(norms, stride)) for title, symbol, norms in chains]
@@ -117,7 +139,8 @@ def draw_flow_chain(
         box, last_row = _chain_box(index, title, symbol, steps, per_row, stride, lo, hi)
         dot.subgraph(box)
         last_rows.append(last_row)
-    dot.subgraph(_legend(lo, hi))
+    letters = sorted({symbol for _, symbol, _ in drawn}, key="shCh".find)
+    dot.subgraph(_legend(lo, hi, letters))
     for node_id in last_rows:  # the legend sits under every box
         dot.edge(node_id, "legend_0", style="invis")
     return Graph(dot.source, count, sum(max(len(s) - 1, 0) for _, _, s in drawn))
@@ -212,7 +235,8 @@ def _chain_box(
     )
     ids = [f"c{index}_{t}" for t, _ in steps]
     for node_id, (t, norm) in zip(ids, steps, strict=True):
-        label = plain_label(f"{symbol}_{t}", f"|dL/d{symbol}|={_number(norm)}")
+        # Position t holds the state after reading x_{t+1}: the lecture's s_{t+1}.
+        label = plain_label(f"{symbol}_{t + 1}", f"|dL/d{symbol}|={_number(norm)}")
         box.node(node_id, label, **_style(colour_bin(norm, lo, hi), bins_of(lo, hi)))
     rows = [ids[start : start + per_row] for start in range(0, len(ids), per_row)]
     for row in rows:
@@ -229,14 +253,13 @@ def _chain_box(
     return box, rows[-1][0]
 
 
-def _legend(lo: float, hi: float) -> graphviz.Digraph:
+def _legend(lo: float, hi: float, letters: list[str]) -> graphviz.Digraph:
     """The colour bar as a row of nodes (decade ranges), then the three special values."""
+    norms = ", ".join(f"|dL/d{letter}_t|" for letter in letters)
     legend = graphviz.Digraph(
         "cluster_legend",
         graph_attr={
-            "label": plain_label(
-                "|dL/dh_t|, |dL/dC_t| (mean over the batch), one colour per decade"
-            ),
+            "label": plain_label(f"{norms} (mean over the batch), one colour per decade"),
             "fontname": "Helvetica",
             "fontsize": "11",
             "style": "rounded",
@@ -274,3 +297,76 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return "0" if value == 0 else f"{value:.1e}"
+
+
+SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def draw_unrolled(
+    cell: Any,
+    head: Any = None,
+    *,
+    steps: int = 3,
+    softmax: bool = False,
+    collapse: str = "cluster",
+    seed: int = 0,
+    max_nodes: int = DEFAULT_MAX_NODES,
+) -> Graph:
+    """The recurrence unrolled over ``steps`` time steps, with the lecture's names.
+
+    ``cell`` reads x₁ … x_T from the initial state s₀ (random, one example, from ``seed``);
+    with ``head`` (a ``Linear`` V, β_o) every step also gives its output o_t = V·s_t + β_o
+    (``softmax=True``: softmax(V·s_t + β_o); y_t for the LSTM, whose o_t is the output gate).
+    The weights are named U, W, β (the Elman cell's one βₛ = bias_ih + bias_hh) and V, β_o;
+    the boxes are the time steps 1 … T (``collapse="cluster"``), or one node each
+    (``collapse="cell"``). It runs on a copy: nothing of yours changes.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"draw_unrolled: steps must be a positive int, got {steps!r}")
+    if collapse not in ("cluster", "cell"):
+        raise ValueError(f"draw_unrolled: collapse must be 'cluster' or 'cell', got {collapse!r}")
+    drawn = lecture_copy(cell)
+    reader = copy.deepcopy(head) if head is not None else None
+    rng = np.random.default_rng(seed)
+    dtype = next(iter(drawn.parameters())).dtype
+    letter = "s" if isinstance(drawn, RNNCell) else "h"
+    names: dict[int, str] = {}
+    for name, param in drawn.named_parameters():
+        names[id(param)] = lecture_parameter_names(drawn).get(name, name)
+    if reader is not None:
+        names[id(reader.weight)] = "V (head weight)"
+        if getattr(reader, "bias", None) is not None:
+            names[id(reader.bias)] = "β_o (head bias)"
+    start = drawn.initial_state(1, dtype=dtype)
+    first = [start] if isinstance(start, Tensor) else list(start)
+    first = [Tensor(rng.uniform(-1, 1, t.shape), dtype=t.dtype).requires_grad_(True) for t in first]
+    state = first[0] if isinstance(start, Tensor) else type(start)(first)
+    for tensor, symbol in zip(first, (letter, "C", "c2", "c3"), strict=False):
+        names[id(tensor)] = f"{symbol}₀"
+    roots = []
+    output_symbol = "y" if isinstance(drawn, LSTMCell) else "o"
+    with enable_grad(), track_cells(drawn) as calls:
+        for t in range(1, steps + 1):
+            sub = str(t).translate(SUBSCRIPT_DIGITS)
+            x_t = Tensor(rng.uniform(-1, 1, (1, drawn.input_size)), dtype=dtype)
+            names[id(x_t.requires_grad_(True))] = f"x{sub}"
+            state = drawn(x_t, state)
+            h_t = drawn.output(state)
+            if h_t.grad_fn is not None:
+                names[id(h_t.grad_fn)] = f"{letter}{sub}"
+            if reader is not None:
+                o_t = reader(h_t)
+                o_t = o_t.softmax(axis=-1) if softmax else o_t
+                names[id(o_t)] = f"{output_symbol}{sub}"
+                roots.append(o_t)
+    final = [state] if isinstance(state, Tensor) else list(state)
+    last = str(steps).translate(SUBSCRIPT_DIGITS)
+    for tensor, symbol in zip(final, (letter, "C", "c2", "c3"), strict=False):
+        names[id(tensor)] = f"{symbol}{last}"
+    roots += final
+    _name_by_operands(roots, names)  # U·x₁+βₛ, W·s₀, V·s₁+β_o, ...
+    # The lecture counts time steps from 1: the boxes say so.
+    calls.calls[:] = [
+        dataclasses.replace(call, label="time", step=call.step + 1) for call in calls.calls
+    ]
+    return _draw(tuple(roots), False, False, collapse, max_nodes, calls, names)

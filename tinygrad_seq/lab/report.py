@@ -1,6 +1,6 @@
 """The vanishing-gradient study written to a folder: pictures, ``summary.json``, ``report.html``.
 
-:func:`write_study` turns a :class:`~tinygrad_seq.vanishing.StudyResult` into files;
+:func:`write_study` turns a :class:`~tinygrad_seq.lab.study.StudyResult` into files;
 :func:`staged_output` makes the whole set appear at once. The report is one self-contained
 HTML file: every picture is inlined as a ``data:`` URI (PNG or SVG), there are no scripts,
 style sheets or fonts from elsewhere, and every piece of text that comes from data is
@@ -22,10 +22,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from ..vanishing import StudyResult
+from ..nn import Recurrent
 
-__all__ = ["StudyFiles", "render_html", "staged_output", "write_study"]
+if TYPE_CHECKING:
+    from .study import StudyResult
+
+__all__ = [
+    "StudyFiles",
+    "horizon_verdict",
+    "render_html",
+    "render_sweep_html",
+    "staged_output",
+    "write_study",
+]
 
 REPORT_NAME = "report.html"
 SUMMARY_NAME = "summary.json"
@@ -87,7 +96,7 @@ def write_study(result: StudyResult, folder: Path, graphs: bool = True) -> Study
         formats = ("png", "svg") if name in vector else ("png",)
         files.pictures += [path.name for path in save_figure(fig, folder / name, formats)]
         images[name] = ("image/png", (folder / f"{name}.png").read_bytes())
-    if graphs:
+    if graphs and result.settings.diagnostics:
         graph_images, sources, files.graph_message = _draw_graphs(result, folder)
         images.update(graph_images)
         files.pictures += [f"{name}.svg" for name in graph_images]
@@ -108,14 +117,22 @@ def _draw_graphs(
     Without any renderer the .dot files are written directly, so the run says so once
     instead of once per graph.
     """
-    from .chain import draw_flow_chain
-    from .dot import INSTALL_HINT, find_renderer
-    from .lecture import draw_cell_step
+    from ..viz.chain import draw_flow_chain, draw_unrolled
+    from ..viz.dot import INSTALL_HINT, find_renderer
+    from ..viz.lecture import draw_cell_step
 
     runs = result.runs
-    graphs = {"flow_chain": draw_flow_chain({run.label: run.final_flow for run in runs.values()})}
+    from .plots import state_name
+
+    flows = {run.label: run.final_flow for run in runs.values()}
+    symbols = {run.label: state_name(run)[0] for run in runs.values()}
+    graphs = {"flow_chain": draw_flow_chain(flows, symbols=symbols)}
     for run in runs.values():
-        graphs[f"{run.name}_step"] = draw_cell_step(run.model.rnn.cell(0))
+        rnn = run.model.rnn
+        cell = rnn.cell if isinstance(rnn, Recurrent) else rnn.cell(0)
+        graphs[f"{run.name}_step"] = draw_cell_step(cell, head=run.model.head)
+        if run.name == "rnn":  # the lecture's picture of the recurrence, three steps long
+            graphs["rnn_unrolled"] = draw_unrolled(cell, run.model.head)
     if find_renderer() is None:
         sources = []
         for name, graph in graphs.items():
@@ -196,12 +213,22 @@ _EXPLANATIONS = {
         "exponentially for the tanh RNN, and stays level for the trained LSTM."
     ),
     "flow_chain": (
-        "The unrolled chain of hidden states of the trained models on the probe batch, each "
-        "node coloured by ‖∂L/∂h<sub>t</sub>‖ on a log scale."
+        "The unrolled chain of states of the trained models on the probe batch, s<sub>1</sub> "
+        "… s<sub>T</sub> for the Elman RNNs (h<sub>t</sub> and C<sub>t</sub> for gated "
+        "cells), each node coloured by ‖∂L/∂s<sub>t</sub>‖ on a log scale; long sequences "
+        "show every k-th step, at most about 50 nodes a chain."
+    ),
+    "rnn_unrolled": (
+        "The recurrence of the trained tanh RNN unrolled over three time steps: every step "
+        "reads x<sub>t</sub> and s<sub>t−1</sub> through the same U, W and β<sub>s</sub>, "
+        "and the output layer V, β<sub>o</sub> gives o<sub>t</sub> = V·s<sub>t</sub> + "
+        "β<sub>o</sub> (the adding problem reads only the last one)."
     ),
     "rnn_step": (
         "One step of the tanh RNN as the library's autograd records it, op by op: the affine "
-        "maps U·x<sub>t</sub> + β and W·s<sub>t−1</sub> + β, their sum, tanh."
+        "maps U·x<sub>t</sub> + β<sub>s</sub> and W·s<sub>t−1</sub>, their sum, tanh, and "
+        "the output layer o<sub>t</sub> = V·s<sub>t</sub> + β<sub>o</sub> (β<sub>s</sub> is "
+        "PyTorch's bias_ih + bias_hh: only their sum matters)."
     ),
     "lstm_step": (
         "One step of the LSTM, op by op: one affine map of x<sub>t</sub> and one of "
@@ -220,6 +247,7 @@ _TITLES = {
     "jacobian_spectrum": "Spectrum of products of Jacobians",
     "flow_chain": "The hidden-state chain coloured by gradient",
     "rnn_step": "One RNN step at op level",
+    "rnn_unrolled": "The tanh RNN unrolled over three steps",
     "lstm_step": "One LSTM step at op level",
 }
 
@@ -237,14 +265,16 @@ def render_html(
     e = _escape
     settings, models, baselines = summary["settings"], summary["models"], summary["baselines"]
     T = settings["seq_len"]
+    compared = e(" vs ".join(entry["label"] for entry in models.values()))
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Vanishing gradients: tanh RNN vs LSTM, adding problem T = {e(T)}</title>",
+        f"<title>Vanishing gradients: {compared}, adding problem T = {e(T)}</title>",
         f"<style>{_CSS}</style></head><body>",
-        "<h1>Vanishing gradients through time: tanh RNN vs LSTM</h1>",
-        "<p>Both models read a sequence of T pairs (value, marker) and answer once, from the "
-        "last hidden state, with the sum of the two marked values; one marker lies in the "
+        f"<h1>Vanishing gradients through time: {compared}</h1>",
+        "<p>Every model reads a sequence of T pairs (value, marker), x<sub>1</sub> … "
+        "x<sub>T</sub> from the initial state s<sub>0</sub>, and answers once, from its "
+        "output at the last step, with the sum of the two marked values; one marker lies in the "
         "first half of the sequence. To use it, the gradient of the loss at step T must "
         "reach a step at least T/2 back. The loss L is placed at the last step only.</p>",
         "<h2>Results</h2>",
@@ -257,7 +287,8 @@ def render_html(
     parts.append("<h2>Graphs</h2>")
     if graph_message:
         parts.append(f'<p class="note">{e(graph_message)}</p>')
-    graph_figures = [_figure(name, images) for name in ("rnn_step", "lstm_step")]
+    graph_figures = [_figure(name, images) for name in images if name.endswith("_step")]
+    parts.append(_figure("rnn_unrolled", images))
     parts.append(_figure("flow_chain", images))
     parts.append('<div class="side">' + "".join(graph_figures) + "</div>")
     parts += [
@@ -309,13 +340,23 @@ def _table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> str:
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+RATIO_COLUMN = (
+    "mean over the probe batch of log₁₀(‖∂L/∂s₁‖ / ‖∂L/∂s_T‖), trained model "
+    "(s_t: the state read out, h_t for gated cells)"
+)
+"""The results table's gradient column: what it averages, over what, and when."""
+
+
 def _results_table(summary: dict[str, Any]) -> str:
     rows = []
     timings = summary.get("timings_seconds", {})
     for name, entry in summary["models"].items():
-        ratios = entry.get("hidden_log_ratio") or [[None]]
-        first = ratios[-1][0]
-        reached = "−∞ (underflow)" if first is None else f"{first:.1f}"
+        ratios = entry.get("hidden_log_ratio")
+        first = ratios[-1][0] if ratios else None
+        if ratios is None:
+            reached = "not measured"
+        else:
+            reached = "−∞ (underflow)" if first is None else f"{first:.1f}"
         seconds = timings.get(name)
         rows.append(
             (
@@ -328,7 +369,12 @@ def _results_table(summary: dict[str, Any]) -> str:
     baselines = summary["baselines"]
     rows.append(("baseline: predict the mean (1)", baselines["predict_mean"], "", ""))
     rows.append(("baseline: second marker only", baselines["second_marker_only"], "", ""))
-    header = ("model", "test MSE", "log₁₀ ‖∂L/∂h₁‖ / ‖∂L/∂h_T‖ after training", "time (s)")
+    header = (
+        "model",
+        "test MSE",
+        RATIO_COLUMN,
+        "time (s)",
+    )
     return _table(rows, header)
 
 
@@ -355,8 +401,98 @@ def _figure(name: str, images: dict[str, tuple[str, bytes]]) -> str:
         return ""
     mime, data = images[name]
     uri = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-    return (
-        f'<figure id="{_escape(name)}"><h3>{_escape(_TITLES[name])}</h3>'
-        f'<img src="{uri}" alt="{_escape(_TITLES[name])}">'
-        f"<figcaption>{_EXPLANATIONS[name]}</figcaption></figure>"
+    model = name.removesuffix("_step")
+    title = _TITLES.get(name, f"One step of {model} at op level")
+    explanation = _EXPLANATIONS.get(
+        name, "One step of this cell as the library's autograd records it, op by op."
     )
+    return (
+        f'<figure id="{_escape(name)}"><h3>{_escape(title)}</h3>'
+        f'<img src="{uri}" alt="{_escape(title)}">'
+        f"<figcaption>{explanation}</figcaption></figure>"
+    )
+
+
+# --------------------------------------------------------------------------- the sweep's page
+
+
+def render_sweep_html(summary: dict[str, Any], horizon_png: bytes) -> str:
+    """The horizon sweep's page: solved fractions, the verdict per cell, the picture."""
+    e = _escape
+    cells, seq_lens = summary["cells"], summary["seq_lens"]
+    table = summary["table"]
+    header = ("cell", *(f"T = {T}" for T in seq_lens))
+    rows = []
+    for cell, label in cells.items():
+        row = [label]
+        for T in seq_lens:
+            entry = table.get(cell, {}).get(str(T))
+            row.append("" if entry is None else f"{entry['solved']}/{entry['runs']}")
+        rows.append(tuple(row))
+    settings = summary["settings"]
+    uri = f"data:image/png;base64,{base64.b64encode(horizon_png).decode('ascii')}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>How far back can each cell remember? The horizon sweep</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>How far back can each cell remember?</h1>",
+        "<p>Every cell trains on the adding problem at each sequence length T and seed with "
+        f"the same settings (hidden size {e(settings['hidden_size'])}, batch "
+        f"{e(settings['batch_size'])}, Adam lr {e(settings['learning_rate'])}, gradient norm "
+        f"clipped at {e(settings['max_grad_norm'])}, at most {e(settings['steps'])} steps). "
+        f"A run is <em>solved</em> when its test MSE falls below {e(summary['threshold'])}; "
+        "remembering only the recent marker scores 1/12 ≈ 0.083, always answering the mean "
+        "1/6 ≈ 0.167.</p>",
+        "<h2>Solved runs (solved / seeds)</h2>",
+        _table(rows, header),
+        f"<p>{e(horizon_verdict(summary))}</p>",
+        '<figure id="horizon"><h3>Test MSE and steps to solve against T</h3>'
+        f'<img src="{uri}" alt="test MSE and steps to solve against T">'
+        "<figcaption>Left: final test MSE of every run (points) and the median per cell "
+        "(lines), with the baselines and the threshold. Right: training steps until the "
+        "first evaluation below the threshold; open markers at the top were never solved."
+        "</figcaption></figure>",
+        "<h2>Runs</h2>",
+        _table(
+            [
+                (
+                    cells.get(r["cell"], r["cell"]),
+                    r["seq_len"],
+                    r["seed"],
+                    "yes" if r["solved"] else "no",
+                    "" if r["steps_to_solve"] is None else r["steps_to_solve"],
+                    r["best_test_mse"],
+                    r["final_test_mse"],
+                    r["seconds"],
+                )
+                for r in summary["runs"]
+            ],
+            ("cell", "T", "seed", "solved", "steps to solve", "best MSE", "final MSE", "s"),
+        ),
+        "<h2>Settings</h2>",
+        _settings_table(settings),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def horizon_verdict(summary: dict[str, Any]) -> str:
+    """One sentence per cell, from the measured runs: the longest T it solves in every seed."""
+    sentences = []
+    for cell, label in summary["cells"].items():
+        longest = summary["longest_solved"][cell]
+        every, some = longest["every_seed"], longest["any_seed"]
+        if every is None and some is None:
+            text = f"{label} solves none of the lengths tried"
+        elif every is None:
+            text = f"{label} solves T = {some} in some seeds but no length in every seed"
+        else:
+            text = f"The longest T that {label} solves in every seed is {every}"
+            if some is not None and some > every:
+                text += f" (and T = {some} in some seeds)"
+        failed = [T for T, entry in summary["table"].get(cell, {}).items() if not entry["solved"]]
+        if failed:
+            text += f"; no seed solves T = {', '.join(failed)}"
+        sentences.append(text + ".")
+    return " ".join(sentences)
