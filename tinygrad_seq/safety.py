@@ -68,16 +68,17 @@ def keep(fn: Function, out: np.ndarray) -> None:
         fn.kept = (*[t.data for t in fn.saved], fn.out_data)
     elif fn.saved:
         fn.kept = tuple([t.data for t in fn.saved])
-    for array in fn.kept:
-        a = array
-        while a is not None:
+    for a in fn.kept:
+        while True:  # the array, and the arrays it is a view of
             count = _locks.get(id(a))
             if count:
                 _locks[id(a)] = count + 1
             elif a.flags.writeable:
                 a.setflags(False)  # positional: write= costs three times as much
                 _locks[id(a)] = 1
-            a = a.base if isinstance(a.base, np.ndarray) else None
+            if not isinstance(a.base, np.ndarray):
+                break
+            a = a.base
 
 
 def release(fn: Function) -> None:
@@ -85,7 +86,7 @@ def release(fn: Function) -> None:
     kept, fn.kept = fn.kept, ()
     fn.saved, fn.out_data, fn.view = RELEASED, None, None
     for array in kept:
-        for a in reversed(_chain(array)):  # the memory owner first, then its views
+        for a in reversed(_chain(array)) if array.base is not None else (array,):  # owner first
             count = _locks.get(id(a))
             if count is None:
                 continue  # read-only before the node saw it: not ours to unlock
@@ -97,9 +98,10 @@ def release(fn: Function) -> None:
                 _waiting.setdefault(id(a.base), []).append(a)  # unlocked with its base
                 continue
             a.setflags(True)
-            for view in _waiting.pop(id(a), ()):
-                if id(view) not in _locks:
-                    view.setflags(True)
+            if _waiting:
+                for view in _waiting.pop(id(a), ()):
+                    if id(view) not in _locks:
+                        view.setflags(True)
 
 
 def saved_values(fn: Function, create_graph: bool) -> list[Any]:

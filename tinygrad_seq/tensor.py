@@ -95,11 +95,26 @@ class Tensor:
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
         """The numpy functions a derivative uses (np.sum, np.broadcast_to, np.where, …) run
-        as Tensor ops; any other gets the arrays (``__array__``) and returns an ndarray."""
+        as Tensor ops; any other gets the arrays (``__array__``) and returns an ndarray,
+        unless a Tensor that requires grad is among them (its gradient would be lost)."""
         method = _ARRAY_FUNCTIONS.get(func)
-        if method is None:
-            return func._implementation(*args, **kwargs)
-        return method(*args, **kwargs)
+        if method is not None:
+            return method(*args, **kwargs)
+        items = [x for a in args for x in (a if isinstance(a, list | tuple) else (a,))]
+        if any(isinstance(x, Tensor) and x.requires_grad for x in items):
+            raise TypeError(
+                f"np.{func.__name__} on a Tensor that requires grad would drop its gradient; "
+                f"use the Tensor's own op, or np.{func.__name__}(t.detach()) for the values"
+            )
+        plain = [
+            type(a)(x.data if isinstance(x, Tensor) else x for x in a)
+            if isinstance(a, list | tuple)
+            else a.data
+            if isinstance(a, Tensor)
+            else a
+            for a in args
+        ]
+        return func(*plain, **kwargs)
 
     # ----------------------------------------------------------------- attributes
 
@@ -346,10 +361,10 @@ class Tensor:
         return ops.Mul.apply(Tensor.of(other, self.data.dtype), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(self, Tensor.of(other, self.data.dtype))
+        return ops.Div.apply(*_true_division(self, Tensor.of(other, self.data.dtype)))
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(Tensor.of(other, self.data.dtype), self)
+        return ops.Div.apply(*_true_division(Tensor.of(other, self.data.dtype), self))
 
     def __pow__(self, other: Any) -> Tensor:
         return ops.Pow.apply(self, Tensor.of(other, self.data.dtype))
@@ -767,11 +782,7 @@ class Tensor:
                 device = arg
             else:
                 dtype = arg
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise ValueError(
-                f"to: there is no device {str(device)!r}; tinygrad_seq computes on the CPU "
-                "with numpy: leave out .to(device) (or write .to('cpu'))"
-            )
+        check_device("to", device)
         return self if dtype is None else self.astype(dtype)
 
     def cpu(self) -> Tensor:
@@ -862,6 +873,14 @@ _new_tensor = object.__new__
 _SCALARS = (int, float, bool, np.number, np.bool_)
 
 
+def _true_division(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    """Integers divided give the default float dtype (float32), as in PyTorch; numpy would
+    give float64."""
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        return a.astype(DEFAULT_DTYPE), b.astype(DEFAULT_DTYPE)
+    return a, b
+
+
 def _replace_all(old: Tensor, value: Any) -> Tensor:
     """``value`` broadcast to old's shape, as an op of old (whose gradient is then zero)."""
     value = Tensor.of(value, old.dtype)
@@ -930,6 +949,28 @@ def default_generator() -> np.random.Generator:
     return _generator
 
 
+def _generator_of(op: str, rng: Any, generator: Any) -> np.random.Generator:
+    """The numpy Generator given as ``rng=`` or ``generator=`` (PyTorch's name), or the default."""
+    if rng is not None and generator is not None:
+        raise TypeError(f"{op}: got both rng= and generator=; give one (they mean the same)")
+    chosen = rng if rng is not None else generator
+    if chosen is not None and not isinstance(chosen, np.random.Generator):
+        raise TypeError(
+            f"{op}: generator must be a numpy Generator (np.random.default_rng(seed)), not "
+            f"{type(chosen).__name__}"
+        )
+    return chosen if chosen is not None else _generator
+
+
+def check_device(op: str, device: Any) -> None:
+    """The only device is the CPU: any other is an error that says what to write."""
+    if device is not None and str(device).split(":")[0] != "cpu":
+        raise ValueError(
+            f"{op}: there is no device {str(device)!r}; tinygrad_seq computes on the CPU "
+            "with numpy: leave out .to(device) (or write .to('cpu'))"
+        )
+
+
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (Python floats become float32)."""
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
@@ -975,9 +1016,11 @@ def randn(
     rng: np.random.Generator | None = None,
     dtype: Any = None,
     requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
 ) -> Tensor:
-    """Standard normal samples (float32 unless ``dtype`` says otherwise)."""
-    rng = rng if rng is not None else _generator
+    """Standard normal samples (float32 unless ``dtype`` says otherwise); ``generator=`` (a
+    numpy Generator) is PyTorch's name for ``rng=``."""
+    rng = _generator_of("randn", rng, generator)
     data = rng.standard_normal(_shape_args(shape)).astype(dtype or DEFAULT_DTYPE)
     t = Tensor._wrap(data)
     return t.requires_grad_(True) if requires_grad else t
@@ -988,9 +1031,11 @@ def rand(
     rng: np.random.Generator | None = None,
     dtype: Any = None,
     requires_grad: bool = False,
+    generator: np.random.Generator | None = None,
 ) -> Tensor:
-    """Uniform samples in [0, 1) (float32 unless ``dtype`` says otherwise)."""
-    rng = rng if rng is not None else _generator
+    """Uniform samples in [0, 1) (float32 unless ``dtype`` says otherwise); ``generator=`` (a
+    numpy Generator) is PyTorch's name for ``rng=``."""
+    rng = _generator_of("rand", rng, generator)
     data = rng.random(_shape_args(shape)).astype(dtype or DEFAULT_DTYPE)
     t = Tensor._wrap(data)
     return t.requires_grad_(True) if requires_grad else t

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..safety import replace_array, writing
-from ..tensor import DEFAULT_DTYPE, Tensor, _to_array
+from ..tensor import DEFAULT_DTYPE, Tensor, _to_array, check_device
 
 __all__ = ["Module", "Parameter", "to_numpy"]
 
@@ -179,8 +179,18 @@ class Module:
             param.requires_grad_(requires_grad)
         return self
 
-    def to(self, dtype: Any) -> Module:
-        """Convert every parameter (in place, keeping the Parameter objects) to ``dtype``."""
+    def to(self, *args: Any, dtype: Any = None, device: Any = None) -> Module:
+        """Convert every parameter (in place, keeping the Parameter objects) to ``dtype``:
+        ``to(dtype)``, ``to('cpu')`` or ``to('cpu', dtype)`` as in PyTorch (the only device
+        is the CPU)."""
+        for arg in args:
+            if isinstance(arg, str) or type(arg).__name__ == "device":
+                device = arg
+            else:
+                dtype = arg
+        check_device("to", device)
+        if dtype is None:
+            return self
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"to: parameters must stay floating point, got dtype {dtype}")
