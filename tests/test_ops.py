@@ -815,7 +815,7 @@ ALIASES = {
     "Min": "min", "SumTo": "sum_to", "Reshape": "reshape", "Permute": "permute",
     "BroadcastTo": "broadcast_to", "GetItem": "getitem", "IndexAdd": "index_add", "Cat": "cat",
     "view": "reshape", "clamp": "clip", "matmul": "matmul", "Clone": "clone", "SetItem": "setitem",
-    "amax": "max", "amin": "min",
+    "amax": "max", "amin": "min", "swapaxes": "transpose",
     "view_as": "reshape", "expand_as": "broadcast_to",
 }  # fmt: skip
 # Covered by an exact test below instead of finite differences.

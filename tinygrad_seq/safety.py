@@ -5,8 +5,9 @@
   memory it writes, shared by every tensor on that memory (views, ``detach()``). A node
   records the versions of what it saved; backward through it after a change raises
   :class:`SavedTensorModifiedError`, as PyTorch does.
-- **Read-only while saved.** A write the library cannot see (``x.data[...] = 0``, numpy on
-  ``x.numpy()``) would make a gradient silently wrong, so the arrays a node saved (and the
+- **Read-only to numpy.** A write the library cannot see (``x.data[...] = 0``, numpy on
+  ``x.numpy()``) would make a gradient silently wrong. So the result of every op recorded in
+  a graph is read-only from birth, and the inputs and parameters a node saved (and the
   arrays they are views of) are read-only until its backward has run or the graph is freed:
   numpy refuses the write at once. The library's own in-place changes lift the flag for the
   moment of the write (:func:`writing`) and bump the version instead.
@@ -64,6 +65,7 @@ def keep(fn: Function, out: np.ndarray) -> None:
     arrays they view) read-only until the node is released. A view output is noted too: a
     later in-place change of its memory changes its values."""
     fn.clock, fn.view = _clock[0], out if out.base is not None else None
+    out.setflags(False)  # an op's result in a graph: numpy may not write into it (see top)
     if fn.out_data is not None:
         fn.kept = (*[t.data for t in fn.saved], fn.out_data)
     elif fn.saved:
@@ -164,9 +166,15 @@ def writing(tensor: Tensor, action: str) -> Iterator[np.ndarray]:
     """Write into ``tensor``'s array in place: the version of its memory goes up, and the
     read-only flag of saved arrays (and of views made from them since) is lifted for the
     moment of the write."""
-    chain = _chain(tensor.data)
-    ours = any(id(a) in _locks for a in chain)
-    flipped = [a for a in reversed(chain) if ours and not a.flags.writeable]  # owner first
+    data = tensor.data
+    if any(step == 0 and n > 1 for step, n in zip(data.strides, data.shape, strict=True)):
+        raise ValueError(
+            f"{action}: the tensor of shape {tensor.shape} is a broadcast view (made by expand "
+            "or broadcast_to): several of its elements are one place in memory; write into "
+            "a .clone() instead"
+        )
+    chain = _chain(data)
+    flipped = [a for a in reversed(chain) if not a.flags.writeable]  # the owner first
     try:
         for a in flipped:
             a.setflags(True)
@@ -175,8 +183,8 @@ def writing(tensor: Tensor, action: str) -> Iterator[np.ndarray]:
     try:
         if not tensor.data.flags.writeable:
             raise ValueError(
-                f"{action}: the tensor of shape {tensor.shape} is a read-only view (made by "
-                "expand or broadcast_to, or read-only in numpy); write into a .clone() instead"
+                f"{action}: the tensor of shape {tensor.shape} is read-only in numpy; write "
+                "into a .clone() instead"
             )
         _changed(chain[-1])
         yield tensor.data
