@@ -203,8 +203,9 @@ class _Gradients(dict):
             g = ops.sum_to(g, key.shape)
         if g.dtype is not key.dtype and g.dtype != key.dtype:  # (`is` first: the usual case)
             g = g.astype(key.dtype)
-        if key not in self or isinstance(g, Tensor):  # a sum of Tensors is recorded too
-            self[key] = g if key not in self else self[key] + g
+        existing = self.get(key)
+        if existing is None or isinstance(g, Tensor):  # a sum of Tensors is recorded too
+            self[key] = g if existing is None else existing + g
         else:
             np.add(self._owned(key), g, out=self[key])
 

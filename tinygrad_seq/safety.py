@@ -61,15 +61,14 @@ def version(array: np.ndarray) -> int:
 
 
 def keep(fn: Function, out: np.ndarray) -> None:
-    """Guard what a new node saved: note the clock, and make the saved arrays (and the
-    arrays they view) read-only until the node is released. A view output is noted too: a
+    """Guard what a new node saved: note the clock, make its result read-only to numpy, and
+    the inputs it saved that no recorded op made (leaves, parameters, constants) or that view
+    other memory read-only, with that memory, until the node is released. A view output is noted too: a
     later in-place change of its memory changes its values."""
     fn.clock, fn.view = _clock[0], out if out.base is not None else None
     out.setflags(False)  # an op's result in a graph: numpy may not write into it (see top)
-    if fn.out_data is not None:
-        fn.kept = (*[t.data for t in fn.saved], fn.out_data)
-    elif fn.saved:
-        fn.kept = tuple([t.data for t in fn.saved])
+    if fn.saved:
+        fn.kept = tuple([t.data for t in fn.saved if t.grad_fn is None or t.data.base is not None])
     for a in fn.kept:
         while True:  # the array, and the arrays it is a view of
             count = _locks.get(id(a))
@@ -122,9 +121,10 @@ def saved_values(fn: Function, create_graph: bool) -> list[Any]:
 
 
 def _check_versions(fn: Function) -> None:
-    replaced = [t.data is not a for t, a in zip(fn.saved, fn.kept, strict=False)]
-    watched = [*zip(fn.kept, [*replaced, False], strict=False), (fn.view, False)]
-    for array, was_replaced in watched:
+    now = [t.data for t in fn.saved]
+    replaced = [a for a in fn.kept if not any(a is b for b in now)]  # (Module.to)
+    watched = [(a, False) for a in now] + [(a, True) for a in replaced]
+    for array, was_replaced in [*watched, (fn.out_data, False), (fn.view, False)]:
         if array is None:
             continue
         owner = _chain(array)[-1]

@@ -616,13 +616,13 @@ class Tensor:
             return self
         return ops.BroadcastTo.apply(self, shape=shape)
 
-    @accepts_dim
-    def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
-        return functional.split(self, split_size_or_sections, axis)
+    def split(self, *args: Any, **kwargs: Any) -> list[Tensor]:
+        """``functional.split(self, split_size_or_sections, axis=0)`` (``dim=`` too)."""
+        return functional.split(self, *args, **kwargs)
 
-    @accepts_dim
-    def chunk(self, chunks: int, axis: int = 0) -> list[Tensor]:
-        return functional.chunk(self, chunks, axis)
+    def chunk(self, *args: Any, **kwargs: Any) -> list[Tensor]:
+        """``functional.chunk(self, chunks, axis=0)`` (``dim=`` too)."""
+        return functional.chunk(self, *args, **kwargs)
 
     def matmul(self, other: Any) -> Tensor:
         return self @ other
