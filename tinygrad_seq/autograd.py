@@ -104,24 +104,22 @@ class set_grad_enabled(_switch):
 
 
 class Function:
-    """One op. Subclasses set ``name`` and define ``forward(self, *arrays, **params)`` (keeping
-    on ``self`` what backward needs) and ``backward(self, g, *saved)``: one gradient (or None)
-    per input, where ``saved`` are the inputs if ``save_inputs`` and y is ``self.output()`` if
-    ``save_output``. A gradient may keep y's broadcast shape: the engine sums it back."""
+    """One op: ``forward(self, *arrays, **params)`` keeps on ``self`` what ``backward(self, g,
+    *saved)`` needs, which returns one gradient (or None) per input; ``saved`` are the inputs
+    if ``save_inputs``, y is ``self.output()`` if ``save_output``; y's broadcast shape is fine."""
 
     __slots__ = ("parents", "saved", "out_data", "shape", "dtype", "kept", "clock", "view")
     __slots__ += ("__dict__", "__weakref__")  # (subclasses may keep anything on self)
     name = "function"
     save_inputs = True
     save_output = False
-    out: Any = None  # a weak link to the output Tensor, made only when asked (see result)
-    retained: Any = None  # the same link, made by Tensor.retain_grad
+    out: Any = None  # weak links to the output Tensor, made only when asked (see result);
+    retained: Any = None  # ...this one by Tensor.retain_grad
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
-        fn.kept = ()  # (what the node keeps read-only, set by safety.keep when recorded)
         try:
             data = fn.forward(*[t.data for t in inputs], **params)
         except (ValueError, IndexError, TypeError) as error:
@@ -140,10 +138,6 @@ class Function:
         if mode.keep_outputs:
             fn.out = weakref.ref(out)
         return out
-
-    def __del__(self) -> None:
-        if self.kept:  # a graph dropped before its backward: its saved arrays are free
-            safety.release(self)
 
     def needs_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (skip the work, and NaNs, for constants)."""
@@ -226,7 +220,7 @@ def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), 
         grads.add(root.grad_fn or root, seed if create_graph else seed.data)
     order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
     needed = None if targets is None else _leading_to(order, targets)
-    previous = mode.enabled, mode.retain_graph
+    previous, anomaly = (mode.enabled, mode.retain_graph), mode.anomaly
     mode.enabled, mode.retain_graph = create_graph, retain_graph
     try:
         for node in order:
@@ -239,7 +233,7 @@ def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), 
                 continue  # nothing asked for lies below: leave it unrun (and unreleased)
             saved = safety.saved_values(node, create_graph)  # raises if released or changed
             input_grads = node.backward(g, *saved)
-            safety.check_backward(node, g, input_grads, create_graph)
+            safety.check_backward(node, g, input_grads, create_graph, anomaly)
             if not retain_graph:
                 safety.release(node)
             for parent, input_grad in zip(node.parents, input_grads, strict=True):

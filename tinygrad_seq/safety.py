@@ -61,15 +61,15 @@ def version(array: np.ndarray) -> int:
 
 
 def keep(fn: Function, out: np.ndarray) -> None:
-    """Guard what a new node saved: note the clock, make its result read-only to numpy, and
-    the inputs it saved that no recorded op made (leaves, parameters, constants) or that view
-    other memory read-only, with that memory, until the node is released. A view output is noted too: a
-    later in-place change of its memory changes its values."""
+    """Guard what a new node saved: note the clock, and make its result read-only to numpy.
+    The inputs it saved that no recorded op made (leaves, parameters, constants), or that
+    view other memory, are made read-only with that memory until the node is released. A
+    view output is noted too: an in-place change of its memory changes its values."""
     fn.clock, fn.view = _clock[0], out if out.base is not None else None
     out.setflags(False)  # an op's result in a graph: numpy may not write into it (see top)
-    if fn.saved:
-        fn.kept = tuple([t.data for t in fn.saved if t.grad_fn is None or t.data.base is not None])
-    for a in fn.kept:
+    kept = [t.data for t in fn.saved if t.grad_fn is None or t.data.base is not None]
+    fn.kept = _Kept(kept) if kept else ()
+    for a in kept:
         while True:  # the array, and the arrays it is a view of
             count = _locks.get(id(a))
             if count:
@@ -82,27 +82,35 @@ def keep(fn: Function, out: np.ndarray) -> None:
             a = a.base
 
 
+class _Kept(tuple):
+    """The arrays a node keeps read-only: unlocked when it is released or freed."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        for array in self:
+            chain = _chain(array) if array.base is not None else (array,)
+            for a in reversed(chain):  # the memory owner first, then its views
+                count = _locks.get(id(a))
+                if count is None:
+                    continue  # read-only before the node saw it: not ours to unlock
+                if count > 1:
+                    _locks[id(a)] = count - 1
+                    continue
+                del _locks[id(a)]
+                if isinstance(a.base, np.ndarray) and not a.base.flags.writeable:
+                    _waiting.setdefault(id(a.base), []).append(a)  # unlocked with its base
+                    continue
+                a.setflags(True)
+                if _waiting:
+                    for view in _waiting.pop(id(a), ()):
+                        if id(view) not in _locks:
+                            view.setflags(True)
+
+
 def release(fn: Function) -> None:
-    """Free what ``fn`` saved: after its backward, or when the node itself is freed."""
-    kept, fn.kept = fn.kept, ()
-    fn.saved, fn.out_data, fn.view = RELEASED, None, None
-    for array in kept:
-        for a in reversed(_chain(array)) if array.base is not None else (array,):  # owner first
-            count = _locks.get(id(a))
-            if count is None:
-                continue  # read-only before the node saw it: not ours to unlock
-            if count > 1:
-                _locks[id(a)] = count - 1
-                continue
-            del _locks[id(a)]
-            if isinstance(a.base, np.ndarray) and not a.base.flags.writeable:
-                _waiting.setdefault(id(a.base), []).append(a)  # unlocked with its base
-                continue
-            a.setflags(True)
-            if _waiting:
-                for view in _waiting.pop(id(a), ()):
-                    if id(view) not in _locks:
-                        view.setflags(True)
+    """Free what ``fn`` saved, after its backward: the arrays it kept are writable again."""
+    fn.saved, fn.out_data, fn.kept, fn.view = RELEASED, None, (), None
 
 
 def saved_values(fn: Function, create_graph: bool) -> list[Any]:
@@ -293,7 +301,9 @@ def check_forward(fn: Function, inputs: Sequence[Tensor], data: np.ndarray) -> N
         )
 
 
-def check_backward(fn: Function, g: Any, input_grads: Any, create_graph: bool) -> None:
+def check_backward(
+    fn: Function, g: Any, input_grads: Any, create_graph: bool, anomaly: bool
+) -> None:
     """A backward returns one gradient (or None) per input; in anomaly mode, finite ones."""
     if type(input_grads) not in (tuple, list) or len(input_grads) != len(fn.parents):
         raise TypeError(
@@ -308,7 +318,7 @@ def check_backward(fn: Function, g: Any, input_grads: Any, create_graph: bool) -
                     "create_graph=True; write it with operators and numpy functions on the "
                     "saved values it is given, so that it returns Tensors"
                 )
-    if autograd.mode.anomaly and _finite(g):
+    if anomaly and _finite(g):
         for k, grad in enumerate(input_grads):
             if grad is not None and not _finite(grad):
                 raise AnomalyError(
