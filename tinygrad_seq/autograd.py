@@ -165,11 +165,9 @@ def _topological_order(roots: list[Function]) -> list[Function]:
     while stack:
         for parent in stack.pop().parents:
             if isinstance(parent, Function):
-                if parent in consumers:
-                    consumers[parent] += 1
-                else:
-                    consumers[parent] = 1
+                if parent not in consumers:
                     stack.append(parent)
+                consumers[parent] = consumers.get(parent, 0) + 1
     order, ready = [], [root for root in consumers if consumers[root] == 0]
     while ready:
         node = ready.pop()
