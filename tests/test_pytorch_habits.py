@@ -150,6 +150,28 @@ def _zeroed_grad(lib: Any) -> Any:
     return had_grad, layer.weight.grad is None
 
 
+def _augmented(lib: Any, x: Any) -> tuple:
+    y = x * 1
+    alias = y
+    y += 1.5
+    return y, y is alias
+
+
+def _row_written(lib: Any, x: Any) -> Any:
+    y = x * 1
+    y[0] = 0.25
+    return y
+
+
+def _lecture_update(lib: Any, x: Any) -> tuple:
+    p = x.detach().clone().requires_grad_(True)
+    alias = p
+    (p * p).sum().backward()
+    with lib.no_grad():
+        p -= 0.1 * p.grad
+    return p.detach(), p is alias
+
+
 HABITS = [
     # ------------------------------------------------------------- sizes and shapes
     Habit("size()", lambda lib, x: x.size(), lambda a: a.shape),
@@ -712,6 +734,27 @@ HABITS = [
     Habit("int // int floors", lambda lib, i: i // 2, lambda i: i // 2, (INTS,)),
     Habit("int // tensor floors", lambda lib, i: 7 // i, lambda i: 7 // i, (INTS,)),
     Habit("float // int floors", lambda lib, x: x // 1, lambda a: np.floor(a)),
+    Habit(
+        "int / 2 gives float32",
+        lambda lib, i: i / 2,
+        lambda i: i.astype(np.float32) / np.float32(2),
+        (INTS,),
+    ),
+    Habit(
+        "x += y is in place",
+        lambda lib, x: _augmented(lib, x),
+        lambda a: (a + 1.5, True),
+    ),
+    Habit(
+        "x[0] = v writes a row",
+        lambda lib, x: _row_written(lib, x),
+        lambda a: np.concatenate([np.full((1,) + a.shape[1:], 0.25), a[1:]]),
+    ),
+    Habit(
+        "no_grad update p -= lr * p.grad",
+        lambda lib, x: _lecture_update(lib, x),
+        lambda a: (a - 0.1 * 2 * a, True),
+    ),
     Habit(
         "int.float() / 2",
         lambda lib, i: i.float() / 2,
