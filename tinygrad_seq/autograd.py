@@ -1,15 +1,11 @@
 """Reverse-mode automatic differentiation: the page to read first.
 
 Every op (``ops.py``) is a :class:`Function`: ``forward`` computes y from the inputs' arrays;
-``backward(g, *saved)`` maps g = ∂L/∂y to ∂L/∂x for each input. ``backward`` is written once,
-with operators and numpy functions: it runs on arrays (fast), or on Tensors under
-``create_graph=True``, recording its own graph (Tensor speaks numpy's protocols).
-
-``Function.apply`` runs ``forward`` and, when some input requires grad, records a node that
-knows, for each input, the node that made it, the leaf itself, or ``None``. ``backward``
-sorts the nodes once, without recursion (a 10,000-step recurrence is fine), and runs them
-from the output down, so each sees the *complete* gradient of its output before passing it
-on. What guards saved tensors (read-only arrays, version counters) lives in ``safety.py``.
+``backward(g, *saved)`` maps g = ∂L/∂y to ∂L/∂x, written once with operators and numpy
+functions: it runs on arrays, or on Tensors under ``create_graph=True`` (Tensor speaks
+numpy's protocols). ``apply`` records a node that knows, for each input, the node that made
+it, the leaf itself, or ``None``; ``backward`` sorts the nodes once, without recursion, and
+runs each after all of its output's consumers. ``safety.py`` guards what nodes saved.
 """
 
 from __future__ import annotations
@@ -28,21 +24,28 @@ from .tensor import Tensor
 __all__ = ["Function", "detect_anomaly", "enable_grad", "grad", "is_grad_enabled", "no_grad"]
 
 
-class _Mode(threading.local):
-    """This thread's switches, as in PyTorch (the class attributes are each thread's start)."""
+class _Mode:
+    """One thread's switches: ops record the graph; backward keeps what the graph saved;
+    anomaly mode (checks in safety.py); nodes link their outputs (see Function.result)."""
 
-    enabled = True  # ops record the graph
-    retain_graph = False  # in backward: the saved arrays must survive it
-    anomaly = False  # stop at the first op that makes NaN or inf (checks in safety.py)
-    keep_outputs = False  # nodes link their output (see Function.result)
+    enabled, retain_graph, anomaly, keep_outputs = True, False, False, False
 
 
-mode = _Mode()
+_threads = threading.local()  # each thread's _Mode: grad mode is per thread, as in PyTorch
+
+
+def mode() -> _Mode:
+    """This thread's switches (one thread-local read, then plain attributes)."""
+    try:
+        return _threads.mode
+    except AttributeError:  # the thread's first use
+        _threads.mode = _Mode()
+        return _threads.mode
 
 
 def is_grad_enabled() -> bool:
     """True when ops record a graph for backward (in this thread)."""
-    return mode.enabled
+    return mode().enabled
 
 
 class _switch(contextlib.ContextDecorator):
@@ -54,12 +57,12 @@ class _switch(contextlib.ContextDecorator):
         self._previous: list[bool] = []
 
     def __enter__(self) -> _switch:
-        self._previous.append(getattr(mode, self.flag))
-        setattr(mode, self.flag, self.value)
+        self._previous.append(getattr(mode(), self.flag))
+        setattr(mode(), self.flag, self.value)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        setattr(mode, self.flag, self._previous.pop())
+        setattr(mode(), self.flag, self._previous.pop())
 
 
 class no_grad(_switch):
@@ -90,16 +93,16 @@ class set_grad_enabled(_switch):
     def __init__(self, enabled: bool) -> None:
         super().__init__()
         self.value = bool(enabled)
-        self.before, mode.enabled = mode.enabled, self.value
+        self.before, mode().enabled = mode().enabled, self.value
 
     def __enter__(self) -> set_grad_enabled:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        mode.enabled = self.before
+        mode().enabled = self.before
 
     def __call__(self, func: Any) -> Any:
-        mode.enabled = self.before
+        mode().enabled = self.before
         return (enable_grad if self.value else no_grad)()(func)
 
 
@@ -111,8 +114,7 @@ class Function:
     __slots__ = ("parents", "saved", "out_data", "shape", "dtype", "kept", "clock", "view")
     __slots__ += ("__dict__", "__weakref__")  # (subclasses may keep anything on self)
     name = "function"
-    save_inputs = True
-    save_output = False
+    save_inputs, save_output = True, False  # what backward receives: the inputs, y
     out: Any = None  # weak links to the output Tensor, made only when asked (see result);
     retained: Any = None  # ...this one by Tensor.retain_grad
 
@@ -121,13 +123,15 @@ class Function:
         """Run ``forward`` on the inputs' arrays and, if any input requires grad, record a node."""
         fn = cls()
         try:
-            data = fn.forward(*[t.data for t in inputs], **params)
+            arrays = [t.data for t in inputs]
+            data = fn.forward(*arrays, **params) if params else fn.forward(*arrays)
         except (ValueError, IndexError, TypeError) as error:
             raise safety.op_error(cls.name, inputs, error) from None
         out = Tensor._wrap(data if type(data) is np.ndarray else np.asarray(data))
-        if mode.anomaly:
+        switches = mode()
+        if switches.anomaly:
             safety.check_forward(fn, inputs, data)
-        if not (mode.enabled and True in [t.requires_grad for t in inputs]):
+        if not (switches.enabled and True in [t.requires_grad for t in inputs]):
             return out
         out.requires_grad, out.grad_fn = True, fn
         fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in inputs]
@@ -135,7 +139,7 @@ class Function:
         fn.saved = inputs if cls.save_inputs else ()
         fn.out_data = out.data if cls.save_output else None
         safety.keep(fn, out.data)  # read-only while saved, and checked for changes in backward
-        if mode.keep_outputs:
+        if switches.keep_outputs:
             fn.out = weakref.ref(out)
         return out
 
@@ -146,7 +150,7 @@ class Function:
     def output(self) -> Any:
         """y, for a derivative that uses it: the array, or under create_graph a Tensor
         attached to this very node (a second derivative flows through y to the inputs)."""
-        if not mode.enabled:
+        if not mode().enabled:
             return self.out_data
         out = self.result()
         return out if out is not None and out.grad_fn is self else Tensor._wrap(self.out_data, self)
@@ -160,6 +164,8 @@ class Function:
 def _topological_order(roots: list[Function]) -> list[Function]:
     """Nodes reachable from ``roots``, each after every node that consumes its output (Kahn's
     algorithm: count each node's consumers, then emit a node once all of them are)."""
+    if len(roots) == 1 and not any([isinstance(p, Function) for p in roots[0].parents]):
+        return roots  # one op on leaves: nothing to sort
     consumers = dict.fromkeys(roots, 0)
     stack = list(consumers)
     while stack:
@@ -209,23 +215,24 @@ class _Gradients(dict):
         return self[key]
 
 
-def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), targets=None):
-    """Backpropagate ``seeds`` (∂L/∂root): the gradients of the leaves, and of the nodes whose
-    ids are ``wanted`` or that are retained; only nodes above some ``targets`` id run."""
+def _run_backward(roots, seeds, retain_graph, create_graph, targets=None):
+    """Backpropagate ``seeds`` (∂L/∂root): the gradients of the leaves, and of the retained
+    nodes and those whose ids are ``targets``; then only nodes above some target run."""
     retain_graph = create_graph if retain_graph is None else retain_graph
     grads, found = _Gradients(), {}
     for root, seed in zip(roots, seeds, strict=True):
         grads.add(root.grad_fn or root, seed if create_graph else seed.data)
     order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
     needed = None if targets is None else _leading_to(order, targets)
-    previous, anomaly = (mode.enabled, mode.retain_graph), mode.anomaly
-    mode.enabled, mode.retain_graph = create_graph, retain_graph
+    switches = mode()
+    previous, anomaly = (switches.enabled, switches.retain_graph), switches.anomaly
+    switches.enabled, switches.retain_graph = create_graph, retain_graph
     try:
         for node in order:
             g = grads.pop(node, None)
             if g is None:
                 continue
-            if id(node) in wanted or node.retained is not None:
+            if node.retained is not None or (targets is not None and id(node) in targets):
                 found[node] = g
             if needed is not None and id(node) not in needed:
                 continue  # nothing asked for lies below: leave it unrun (and unreleased)
@@ -238,7 +245,7 @@ def _run_backward(roots, seeds, retain_graph, create_graph, wanted=frozenset(), 
                 if parent is not None and input_grad is not None:
                     grads.add(parent, input_grad)
     finally:
-        mode.enabled, mode.retain_graph = previous
+        switches.enabled, switches.retain_graph = previous
     return grads, found
 
 
@@ -258,7 +265,7 @@ def backward(
     then free what the graph saved, unless ``retain_graph`` (default: ``create_graph``)."""
     seed = safety.check_seed(tensor, gradient, "backward")
     grads, found = _run_backward([tensor], [seed], retain_graph, create_graph)
-    given, targets = {id(seed.data)}, {node.retained(): g for node, g in found.items()}
+    given, targets = {id(seed.data)}, {node.retained(): g for node, g in found.items()} or grads
     targets.update(grads)  # a leaf's own gradient wins (a retained tensor made a leaf since)
     for t, g in targets.items():
         if t is not None:
@@ -276,17 +283,10 @@ def grad(
     """∂L/∂input for each input, where L = Σ_k ⟨grad_outputs[k], outputs[k]⟩; touches no
     ``.grad``. With ``create_graph`` the results can be differentiated again."""
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
-    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
-        grad_outputs = [None] * len(outputs) if grad_outputs is None else [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: got {len(outputs)} outputs but {len(grad_outputs)} gradients")
-    safety.check_inputs(inputs)
-    pairs = enumerate(zip(outputs, grad_outputs, strict=True))
-    seeds = [safety.check_seed(out, g, "grad", k) for k, (out, g) in pairs]
+    inputs = safety.check_inputs([inputs] if isinstance(inputs, Tensor) else list(inputs))
+    seeds = safety.check_seeds(outputs, grad_outputs)
     keys = [t.grad_fn or t for t in inputs]
-    ids = set(map(id, keys))
-    grads, found = _run_backward(outputs, seeds, retain_graph, create_graph, ids, ids)
+    grads, found = _run_backward(outputs, seeds, retain_graph, create_graph, set(map(id, keys)))
     given, results = {id(s.data) for s in seeds}, []
     for k, key in enumerate(keys):
         g = found.get(key) if isinstance(key, Function) else grads.get(key)

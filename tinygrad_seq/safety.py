@@ -67,6 +67,9 @@ def keep(fn: Function, out: np.ndarray) -> None:
     view output is noted too: an in-place change of its memory changes its values."""
     fn.clock, fn.view = _clock[0], out if out.base is not None else None
     out.setflags(False)  # an op's result in a graph: numpy may not write into it (see top)
+    if not fn.saved:
+        fn.kept = ()
+        return
     kept = [t.data for t in fn.saved if t.grad_fn is None or t.data.base is not None]
     fn.kept = _Kept(kept) if kept else ()
     for a in kept:
@@ -246,7 +249,7 @@ def check_seed(output: Any, gradient: Any, caller: str, k: int = 0) -> Tensor:
     return seed
 
 
-def check_inputs(inputs: Sequence[Any]) -> None:
+def check_inputs(inputs: list[Any]) -> list[Tensor]:
     """What ``grad`` differentiates with respect to must be tensors that require grad."""
     for k, t in enumerate(inputs):
         if not isinstance(t, Tensor) or not t.requires_grad:
@@ -254,6 +257,19 @@ def check_inputs(inputs: Sequence[Any]) -> None:
                 f"grad: input {k} ({getattr(t, 'shape', type(t).__name__)}) does not require "
                 "grad; call requires_grad_() on it before computing the outputs"
             )
+    return inputs
+
+
+def check_seeds(outputs: list[Any], grad_outputs: Any) -> list[Tensor]:
+    """``grad``'s ∂L/∂output for each output (ones for scalars when not given), checked."""
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor | np.ndarray):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: got {len(outputs)} outputs but {len(grad_outputs)} gradients")
+    pairs = enumerate(zip(outputs, grad_outputs, strict=True))
+    return [check_seed(out, g, "grad", k) for k, (out, g) in pairs]
 
 
 def hand_out(g: Any, given: set[int]) -> Tensor:

@@ -121,7 +121,7 @@ class LSTMSequence(SequenceFunction):
         grad_h, grad_c = grad
         # δ_k = ∂L/∂a_k (gate columns i, f, o, g) replaces the gates of step k once read,
         # unless the graph is retained for another backward.
-        delta = np.empty_like(gates) if mode.retain_graph else gates
+        delta = np.empty_like(gates) if mode().retain_graph else gates
         dh, dc = grad_h[T].astype(dtype), grad_c[T].astype(dtype)
         # Steps whose output gradients are all zero (usually all but the last): skip adding them.
         live_h = grad_h[:T].reshape(T, -1).any(axis=1)

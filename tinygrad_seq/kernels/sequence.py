@@ -50,7 +50,7 @@ class SequenceFunction(Function):
                 "order."
             )
         grads = self.bptt(g)
-        if not mode.retain_graph:
+        if not mode().retain_graph:
             self.buffers = None  # freed with the rest of what the node saved
         return grads
 
