@@ -343,37 +343,37 @@ class Tensor:
     # ----------------------------------------------------------------- operators
 
     def __add__(self, other: Any) -> Tensor:
-        return ops.Add.apply(self, Tensor.of(other, self.data.dtype))
+        return ops.Add.apply(self, _operand(other, self))
 
     def __radd__(self, other: Any) -> Tensor:
         return ops.Add.apply(Tensor.of(other, self.data.dtype), self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return ops.Sub.apply(self, Tensor.of(other, self.data.dtype))
+        return ops.Sub.apply(self, _operand(other, self))
 
     def __rsub__(self, other: Any) -> Tensor:
         return ops.Sub.apply(Tensor.of(other, self.data.dtype), self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return ops.Mul.apply(self, Tensor.of(other, self.data.dtype))
+        return ops.Mul.apply(self, _operand(other, self))
 
     def __rmul__(self, other: Any) -> Tensor:
         return ops.Mul.apply(Tensor.of(other, self.data.dtype), self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return ops.Div.apply(*_true_division(self, Tensor.of(other, self.data.dtype)))
+        return ops.Div.apply(*_true_division(self, _operand(other, self)))
 
     def __rtruediv__(self, other: Any) -> Tensor:
         return ops.Div.apply(*_true_division(Tensor.of(other, self.data.dtype), self))
 
     def __pow__(self, other: Any) -> Tensor:
-        return ops.Pow.apply(self, Tensor.of(other, self.data.dtype))
+        return ops.Pow.apply(self, _operand(other, self))
 
     def __rpow__(self, other: Any) -> Tensor:
         return ops.Pow.apply(Tensor.of(other, self.data.dtype), self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return ops.MatMul.apply(self, Tensor.of(other, self.data.dtype))
+        return ops.MatMul.apply(self, _operand(other, self))
 
     def __rmatmul__(self, other: Any) -> Tensor:
         return ops.MatMul.apply(Tensor.of(other, self.data.dtype), self)
@@ -871,6 +871,12 @@ def _to_array(data: Any, dtype: Any, copy: bool) -> np.ndarray:
 
 _new_tensor = object.__new__
 _SCALARS = (int, float, bool, np.number, np.bool_)
+
+
+def _operand(other: Any, like: Tensor) -> Tensor:
+    """The other operand of ``like``'s binary operator, through :meth:`Tensor.of` (a Python
+    number takes ``like``'s dtype); a Tensor as it is, without the call (operators run a lot)."""
+    return other if isinstance(other, Tensor) else Tensor.of(other, like.data.dtype)
 
 
 def _true_division(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
