@@ -65,7 +65,8 @@ def keep(fn: Function, out: np.ndarray) -> None:
     The inputs it saved that no recorded op made (leaves, parameters, constants), or that
     view other memory, are made read-only with that memory until the node is released. A
     view output is noted too: an in-place change of its memory changes its values."""
-    fn.clock, fn.view = _clock[0], out if out.base is not None else None
+    # (the memory a view output shows, weakly: the view must not keep a whole buffer alive)
+    fn.clock, fn.view = _clock[0], weakref.ref(_chain(out)[-1]) if out.base is not None else None
     out.setflags(False)  # an op's result in a graph: numpy may not write into it (see top)
     if not fn.saved:
         fn.kept = ()
@@ -134,18 +135,19 @@ def saved_values(fn: Function, create_graph: bool) -> list[Any]:
 def _check_versions(fn: Function) -> None:
     now = [t.data for t in fn.saved]
     replaced = [a for a in fn.kept if not any(a is b for b in now)]  # (Module.to)
-    watched = [(a, False) for a in now] + [(a, True) for a in replaced]
-    for array, was_replaced in [*watched, (fn.out_data, False), (fn.view, False)]:
+    watched = [(a, "an input", False) for a in now] + [(a, "an input", True) for a in replaced]
+    watched += [(fn.out_data, "its output", False), (fn.view and fn.view(), "its output", False)]
+    for array, what, was_replaced in watched:
         if array is None:
             continue
         owner = _chain(array)[-1]
         changes = [c for c in _recent.get(id(owner), ()) if c >= fn.clock]
         if changes or was_replaced:
             found = _versions.get(id(owner), 0)
-            what = "its output" if array is fn.out_data or array is fn.view else "an input"
             expected = found - len(changes)
+            shape = fn.shape if what == "its output" else array.shape
             raise SavedTensorModifiedError(
-                f"backward: {what} of shape {array.shape} saved by '{fn.name}' was modified "
+                f"backward: {what} of shape {shape} saved by '{fn.name}' was modified "
                 f"by an in-place operation (version {found}; expected version "
                 f"{'at most ' if len(changes) == _RECENT else ''}{expected}"
                 f"{', and its array was replaced' if was_replaced else ''}). Use an "
@@ -233,15 +235,15 @@ def check_seed(output: Any, gradient: Any, caller: str, k: int = 0) -> Tensor:
             f"{caller}: output {k} (shape {output.shape}) does not require grad and has no "
             "grad_fn: nothing it was computed from requires grad (or it ran under no_grad)"
         )
-    if gradient is None and output.size != 1:
+    if gradient is None and output.data.size != 1:
         raise RuntimeError(
             f"{caller}: output {k} has shape {output.shape}, not a scalar; pass the gradient "
             "∂L/∂output explicitly (a tensor of that shape) for non-scalar outputs"
         )
     if gradient is None:
-        return Tensor._wrap(np.ones(output.shape, output.dtype))
-    seed = Tensor.of(gradient, output.dtype)
-    if seed.shape != output.shape:
+        return Tensor._wrap(np.ones(output.data.shape, output.data.dtype))
+    seed = gradient if isinstance(gradient, Tensor) else Tensor.of(gradient, output.data.dtype)
+    if seed.data.shape != output.data.shape:
         raise ValueError(
             f"{caller}: the gradient for output {k} has shape {seed.shape}, but the output "
             f"has shape {output.shape}"
@@ -275,13 +277,14 @@ def check_seeds(outputs: list[Any], grad_outputs: Any) -> list[Tensor]:
 def hand_out(g: Any, given: set[int]) -> Tensor:
     """Gradient g as a Tensor that shares memory with nothing handed out before (``given``:
     ids of those arrays): a later in-place update of one gradient must not change another."""
-    if isinstance(g, Tensor):  # create_graph: a copy must stay in the gradient's graph
-        if id(g.data) in given or g.data.base is not None:
-            with autograd.enable_grad():
-                g = g.clone()
-    elif id(g) in given or g.base is not None:
-        g = g.copy()
-    g = g if isinstance(g, Tensor) else Tensor._wrap(g)
+    if type(g) is np.ndarray:
+        if id(g) in given or g.base is not None:
+            g = g.copy()
+        given.add(id(g))
+        return Tensor._wrap(g)
+    if id(g.data) in given or g.data.base is not None:  # create_graph: the copy is recorded
+        with autograd.enable_grad():
+            g = g.clone()
     given.add(id(g.data))
     return g
 
