@@ -115,8 +115,7 @@ class Function:
     __slots__ += ("__dict__", "__weakref__")  # (subclasses may keep anything on self)
     name = "function"
     save_inputs, save_output = True, False  # what backward receives: the inputs, y
-    out: Any = None  # weak links to the output Tensor, made only when asked (see result);
-    retained: Any = None  # ...this one by Tensor.retain_grad
+    out = retained = None  # weak links to the output Tensor, made only when asked (result)
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:
@@ -127,18 +126,18 @@ class Function:
             data = fn.forward(*arrays, **params) if params else fn.forward(*arrays)
         except (ValueError, IndexError, TypeError) as error:
             raise safety.op_error(cls.name, inputs, error) from None
-        out = Tensor._wrap(data if type(data) is np.ndarray else np.asarray(data))
-        switches = mode()
+        data = data if type(data) is np.ndarray else np.asarray(data)
+        out, switches = Tensor._wrap(data), mode()
         if switches.anomaly:
             safety.check_forward(fn, inputs, data)
         if not (switches.enabled and True in [t.requires_grad for t in inputs]):
             return out
         out.requires_grad, out.grad_fn = True, fn
         fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in inputs]
-        fn.shape, fn.dtype = out.data.shape, out.data.dtype
+        fn.shape, fn.dtype = data.shape, data.dtype
         fn.saved = inputs if cls.save_inputs else ()
-        fn.out_data = out.data if cls.save_output else None
-        safety.keep(fn, out.data)  # read-only while saved, and checked for changes in backward
+        fn.out_data = data if cls.save_output else None
+        safety.keep(fn, data)  # read-only while saved, and checked for changes in backward
         if switches.keep_outputs:
             fn.out = weakref.ref(out)
         return out
