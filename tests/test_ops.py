@@ -814,6 +814,7 @@ ALIASES = {
     "Minimum": "minimum", "Where": "where", "Sum": "sum", "Mean": "mean", "Max": "max",
     "Min": "min", "SumTo": "sum_to", "Reshape": "reshape", "Permute": "permute",
     "BroadcastTo": "broadcast_to", "GetItem": "getitem", "IndexAdd": "index_add", "Cat": "cat",
+    "Stack": "stack",
     "view": "reshape", "clamp": "clip", "matmul": "matmul", "Clone": "clone", "SetItem": "setitem",
     "amax": "max", "amin": "min", "swapaxes": "transpose",
     "view_as": "reshape", "expand_as": "broadcast_to",

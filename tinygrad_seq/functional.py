@@ -313,7 +313,7 @@ def stack(tensors: Sequence[Tensor], axis: int = 0) -> Tensor:
             "stack: all tensors must have the same shape; got "
             + ", ".join(str(t.shape) for t in tensors)
         )
-    return cat([t.unsqueeze(axis) for t in tensors], axis=axis)
+    return ops.Stack.apply(*tensors, axis=axis)
 
 
 @accepts_dim

@@ -655,6 +655,27 @@ class IndexAdd(Function):
         return (gg[self.index],)
 
 
+class Stack(Function):
+    """y = the inputs (all of one shape) stacked along a new ``axis``;  ∂L/∂xᵢ = g's i-th
+    slice along that axis. One op: a recurrent layer stacks its T outputs with it."""
+
+    __slots__ = ("axis",)  # what forward keeps for backward
+
+    name = "stack"
+    save_inputs = False
+
+    def forward(self, *xs: np.ndarray, axis: int) -> np.ndarray:
+        y = np.stack(xs, axis=axis)
+        self.axis = axis % y.ndim
+        return y
+
+    def backward(self, g: Any) -> tuple[Any, ...]:
+        lead = (slice(None),) * self.axis
+        return tuple(
+            g[(*lead, i)] if self.needs_grad(i) else None for i in range(len(self.parents))
+        )
+
+
 class Cat(Function):
     """y = the inputs joined along ``axis``;  ∂L/∂xᵢ = the slice of g where xᵢ went."""
 
