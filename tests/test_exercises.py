@@ -22,6 +22,12 @@ class NoGradientSoftsign(ts.Function):
         return (g / (1 + np.abs(x)),)  # the square forgotten
 
 
+class InPlaceSoftsign(NoGradientSoftsign):
+    def backward(self, g, x):
+        g /= (1 + np.abs(x)) ** 2  # a numpy habit: g belongs to the engine
+        return (g,)
+
+
 def open_input_gate(cell, bias):
     cell.bias_ih.data[: cell.hidden_size] = bias  # rows 0…H: the input gate, not f_t
 
@@ -58,6 +64,7 @@ WRONG_ANSWERS = [
     (ex.check_failure_horizon, 60, "look for the smallest T"),
     (ex.check_failure_horizon, 2.5, "T_fail must be a whole number"),
     (ex.check_softsign, NoGradientSoftsign.apply, "'numerical' check"),
+    (ex.check_softsign, InPlaceSoftsign.apply, "instead of changing one in place, g *= …"),
     (ex.check_leaky_cell, nn.RNNCell, "the cell has no parameter 'bias'"),
     (ex.check_rnn_step, lambda *args: 1 / 0, "your code raised ZeroDivisionError"),
 ]

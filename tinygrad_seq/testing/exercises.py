@@ -60,6 +60,11 @@ def _grade(exercise: str, check: Callable[[], str]) -> bool:
         return False
     except Exception as error:  # the student's code failed: say how, in one line
         first = (str(error).strip().splitlines() or [""])[0]
+        if "read-only" in first:  # numpy's words for `g *= …` on a gradient the engine guards
+            first += (
+                " (the upstream gradient g and the arrays a node saved are read-only: "
+                "compute a new array, g * …, instead of changing one in place, g *= …)"
+            )
         print(f"✗ {exercise}: your code raised {type(error).__name__}: {first}")
         return False
     print(f"✓ {exercise}: {praise}")
