@@ -534,3 +534,13 @@ def test_viz_never_imports_the_lab():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_profiles_caption_attributes_the_straight_line_to_the_product_not_the_bound():
+    # At the default initialisation ‖W‖₂ ≈ 1 and the bound grows with the distance: the
+    # falling lines come from the product of Jacobians (docs/vanishing-gradients.md §4).
+    from tinygrad_seq.lab.report import _EXPLANATIONS
+
+    caption = _EXPLANATIONS["gradient_profiles"]
+    assert "product of Jacobians" in caption and "not from the bound" in caption
+    assert "straight line on this log scale" not in caption
