@@ -573,5 +573,44 @@ def test_a_backward_returning_the_wrong_number_of_gradients_is_named():
         def backward(self, g, x):
             return g * 2, g
 
-    with pytest.raises(TypeError, match="twice.backward must return a tuple with one entry"):
+    with pytest.raises(
+        TypeError, match=r"twice.backward must return a tuple .* \(1 here\), got tuple of length 2"
+    ):
         Twice.apply(leaf([1.0])).sum().backward()
+
+
+def test_a_backward_returning_a_bare_array_is_named_by_its_class_with_the_shape():
+    class Softsign(ts.Function):  # no name of its own: the class's name is the op's
+        def forward(self, x):
+            return x / (1 + np.abs(x))
+
+        def backward(self, g, x):
+            return g / (1 + np.abs(x)) ** 2  # forgot the tuple
+
+    x = leaf(np.ones((2, 3)))
+    y = Softsign.apply(x)
+    assert y.grad_fn.name == "Softsign"
+    with pytest.raises(TypeError) as caught:
+        y.sum().backward()
+    message = str(caught.value)
+    assert "\n" not in message and "array(" not in message
+    assert message.endswith("got ndarray of shape (2, 3)")
+    assert message.startswith("Softsign.backward must return a tuple")
+
+
+def test_the_engine_stays_a_page_and_each_op_has_one_derivative():
+    # autograd.py is read in one sitting (at most 300 lines); every op's derivative is its
+    # one `backward`, run on arrays or on Tensors: no second form beside it.
+    import inspect
+
+    from tinygrad_seq import autograd, ops
+    from tinygrad_seq.kernels import gru, lstm, rnn, sequence
+
+    assert len(inspect.getsource(autograd).splitlines()) <= 300
+    modules = (ops, gru, lstm, rnn, sequence)
+    classes = [c for m in modules for c in vars(m).values() if inspect.isclass(c)]
+    functions = [c for c in classes if issubclass(c, autograd.Function)]
+    assert len(functions) > 20
+    for cls in functions:
+        derivatives = [n for n in vars(cls) if n.startswith("backward") or n.endswith("backward")]
+        assert derivatives in ([], ["backward"]), (cls.__name__, derivatives)

@@ -113,9 +113,11 @@ class Function:
 
     __slots__ = ("parents", "saved", "out_data", "shape", "dtype", "kept", "clock", "view")
     __slots__ += ("__dict__", "__weakref__")  # (subclasses may keep anything on self)
-    name = "function"
     save_inputs, save_output = True, False  # what backward receives: the inputs, y
     out = retained = None  # weak links to the output Tensor, made only when asked (result)
+
+    def __init_subclass__(cls) -> None:  # an op without a name of its own: its class's
+        cls.name = cls.__dict__.get("name", cls.__name__)
 
     @classmethod
     def apply(cls, *inputs: Tensor, **params: Any) -> Tensor:

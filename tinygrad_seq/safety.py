@@ -325,9 +325,12 @@ def check_backward(
 ) -> None:
     """A backward returns one gradient (or None) per input; in anomaly mode, finite ones."""
     if type(input_grads) not in (tuple, list) or len(input_grads) != len(fn.parents):
+        got = type(input_grads).__name__
+        got += f" of length {len(input_grads)}" if type(input_grads) in (tuple, list) else ""
+        got += f" of shape {input_grads.shape}" if hasattr(input_grads, "shape") else ""
         raise TypeError(
-            f"{fn.name}.backward must return a tuple with one entry per input "
-            f"({len(fn.parents)}), got {input_grads!r:.80}"
+            f"{fn.name}.backward must return a tuple with one gradient (or None) per input "
+            f"({len(fn.parents)} here), got {got}"
         )
     if create_graph:
         for input_grad in input_grads:
