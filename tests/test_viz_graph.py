@@ -205,6 +205,17 @@ def test_notebook_display_shows_svg():
     assert "<svg" in bundle["image/svg+xml"]
 
 
+@needs_renderer
+def test_a_graph_wider_than_the_notebook_shrinks_to_fit_it():
+    from tinygrad_seq import nn
+    from tinygrad_seq.viz import draw_cell_step
+
+    svg = draw_cell_step(nn.LSTMCell(2, 3))._repr_mimebundle_()["image/svg+xml"]
+    root = svg[svg.index("<svg ") : svg.index(">", svg.index("<svg "))]
+    assert 'style="max-width: 100%; height: auto"' in root
+    assert "viewBox=" in root  # (what keeps the proportions when the width shrinks)
+
+
 def test_a_10000_step_chain_is_walked_without_recursion():
     x = ts.tensor([0.5], requires_grad=True)
     h = x

@@ -54,6 +54,8 @@ class Graph:
             svg = pipe_dot(self.source, "svg").decode("utf-8")
         except Exception as error:  # a display hook must never raise: show the reason instead
             return {"text/plain": f"graph not rendered ({error}); DOT source:\n{self.source}"}
+        # A graph wider than the notebook shrinks to fit it (whole, not behind a scroll bar).
+        svg = svg.replace("<svg ", '<svg style="max-width: 100%; height: auto" ', 1)
         return {"image/svg+xml": svg, "text/plain": repr(self)}
 
     def __repr__(self) -> str:
