@@ -5,6 +5,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,13 @@ from tinygrad_seq.lab.report import REPORT_NAME, render_html, staged_output
 from tinygrad_seq.lab.study import (
     CellSpecError,
     StudySettings,
+    _add_measurements,
     build_model,
     load_cell,
+    measure_snapshots,
     resolve_models,
     run_study,
+    train_model,
 )
 from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
 
@@ -525,6 +529,53 @@ def test_models_trained_in_parallel_processes_give_the_same_numbers():
         summary.pop("timings_seconds"), summary.pop("diagnostic_seconds")
     assert list(parallel["models"]) == ["rnn", "lstm", "GRUCell"]
     assert parallel == alone
+
+
+def test_copies_measured_in_any_order_by_any_meters_give_the_same_numbers():
+    settings = StudySettings.quick(steps=12)
+    at_once = train_model("lstm", settings)
+    copies = []
+    handed = train_model("lstm", settings, on_snapshot=copies.append)
+    assert handed.final_flow is None and len(copies) == len(at_once.flow_steps) + 1  # + step 6
+    backwards = measure_snapshots("lstm", settings, None, copies[::-1])
+    two_meters = measure_snapshots("lstm", settings, None, copies[1::2])
+    two_meters += measure_snapshots("lstm", settings, None, copies[::2])
+    for records in (backwards, two_meters):
+        run = train_model("lstm", settings, on_snapshot=lambda _: None)
+        _add_measurements(run, records, 0.0, settings)
+        np.testing.assert_array_equal(run.test_mse, at_once.test_mse)
+        np.testing.assert_array_equal(run.hidden_ratio, at_once.hidden_ratio)
+        np.testing.assert_array_equal(run.cell_ratio, at_once.cell_ratio)
+        assert run.flow_records == at_once.flow_records
+        for step, values in at_once.spectra.items():
+            np.testing.assert_array_equal(run.spectra[step], values)
+
+
+class BreaksInTraining(nn.RNNCell):
+    """A cell that passes the protocol check, then fails a few steps into training."""
+
+    steps = 0
+
+    def forward(self, x, h=None):
+        BreaksInTraining.steps += 1  # counted in each process
+        if BreaksInTraining.steps > 40:
+            raise RuntimeError("the cell broke")
+        return super().forward(x, h)
+
+
+def test_a_model_that_fails_in_its_process_stops_the_study_with_its_error():
+    def hung(*_):
+        raise TimeoutError("the study waited for a model that had failed")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        models = {"rnn": None, "broken": BreaksInTraining}
+        with pytest.raises(RuntimeError, match="the cell broke"):
+            run_study(StudySettings.quick(), progress=False, models=models, jobs=2)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_viz_never_imports_the_lab():

@@ -207,7 +207,6 @@ class ModelRun:
     seconds: float
     diagnostic_seconds: float = 0.0
     grad_norms: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    snapshots: list[Snapshot] = field(default_factory=list)
 
     @property
     def final_test_mse(self) -> float:
@@ -466,8 +465,8 @@ def run_study(
     ``factory(input_size, hidden_size)`` returning a cell or a recurrent layer (None for a
     built-in name). ``progress`` shows a bar per model when the output is a terminal.
 
-    ``jobs`` models train at a time, each in its own process (None: one per core), copying
-    their weights at the record steps; then the processes measure those copies together.
+    ``jobs`` processes work at a time (None: one per core): each model trains in one, copying
+    its weights at the record steps, and a process free of training measures those copies.
     The numbers do not depend on ``jobs``: every model draws from its own seeded streams, and
     a copy of the weights measures as the model did. With more than one job the trained
     models come back pickled, so a factory's class must be importable by name (classes from
@@ -482,28 +481,7 @@ def run_study(
                 for name, factory in resolved.items()
             }
         return StudyResult(settings, runs)
-    # First every model trains, one process each, copying its weights at the record steps;
-    # then all the cores measure those copies, in interleaved slices of each model's records.
-    models = list(resolved.items())
-    trained = _in_processes(_train_pending, (settings, progress, models), jobs, range(len(models)))
-    runs = {run.name: run for run in trained}
-    slices = [
-        (name, part)
-        for name, run in runs.items()
-        for part in range(jobs)
-        if run.snapshots[part::jobs]
-    ]
-    work = (settings, resolved, {name: run.snapshots for name, run in runs.items()}, jobs)
-    measured = _in_processes(_measure_pending, work, jobs, slices)
-    for name in runs:
-        found = [
-            (records, seconds)
-            for (owner, _), (records, seconds) in zip(slices, measured, strict=True)
-            if owner == name
-        ]
-        if found:
-            records = [record for part, _ in found for record in part]
-            _add_measurements(runs[name], records, sum(sec for _, sec in found), settings)
+    runs = _train_and_measure_in_processes(settings, progress, list(resolved.items()), jobs)
     return StudyResult(settings, runs)
 
 
@@ -511,17 +489,40 @@ _PENDING: Any = None
 """What forked processes work on: set before the pool starts, so nothing of it is pickled."""
 
 
-def _in_processes(
-    function: Callable[[Any], Any], pending: Any, jobs: int, items: Sequence[Any]
-) -> list[Any]:
-    """``[function(item) for item in items]`` in ``jobs`` forked processes that see
-    ``pending`` as ``_PENDING``; Ctrl-C stops them."""
+def _train_and_measure_in_processes(
+    settings: StudySettings, progress: bool, models: list[tuple[str, Factory | None]], jobs: int
+) -> dict[str, ModelRun]:
+    """Train ``models`` on a pool of ``jobs`` forked processes and measure their copies there.
+
+    Every training is a task of the pool; it sends each copy of its weights to this process,
+    which adds the measuring of that copy to the same pool. A process whose training is done
+    thus measures at once what the others copy while they still train (the quick RNN's
+    process measures the LSTM's copies): the study ends about when its slowest model has
+    trained. Ctrl-C stops the processes.
+    """
     global _PENDING
-    _PENDING = pending
+    context = multiprocessing.get_context("fork")
+    copies = context.Queue()
+    _PENDING = (settings, progress, models, copies, {})
     # fork: a process starts in milliseconds, with the package and the user's cells imported.
-    pool = multiprocessing.get_context("fork").Pool(jobs, initializer=ignore_interrupts)
+    pool = context.Pool(jobs, initializer=ignore_interrupts)
     try:
-        results = pool.map(function, items, chunksize=1)
+        trainings = [pool.apply_async(_train_pending, (index,)) for index in range(len(models))]
+        measurings: dict[str, list[Any]] = {name: [] for name, _ in models}
+        still_training = len(models)
+        while still_training:
+            name, snapshot = copies.get()
+            if snapshot is None:  # the training of ``name`` has ended
+                still_training -= 1
+            else:
+                measurings[name].append(pool.apply_async(_measure_pending, (name, snapshot)))
+        runs = {run.name: run for run in (task.get() for task in trainings)}
+        for name, run in runs.items():
+            measured = [measuring.get() for measuring in measurings[name]]
+            if measured:
+                seconds = sum(seconds for _, seconds in measured)
+                _add_measurements(run, [record for record, _ in measured], seconds, settings)
+                run.seconds += seconds
         pool.close()
     except BaseException:
         pool.terminate()
@@ -529,27 +530,37 @@ def _in_processes(
     finally:
         pool.join()
         _PENDING = None
-    return results
+    return runs
 
 
 def _train_pending(index: int) -> ModelRun:
-    """Train model ``index`` of ``_PENDING`` (in a forked process), its bar on line ``index``."""
-    settings, progress, models = _PENDING
+    """Train model ``index`` of ``_PENDING`` (in a forked process), its bar on line ``index``,
+    sending its copies to the parent and, even if it fails, then ``(name, None)``."""
+    settings, progress, models, copies, _ = _PENDING
     name, factory = models[index]
-    with one_blas_thread():
-        return train_model(
-            name, settings, progress=progress, factory=factory, position=index, measure=False
-        )
+    try:
+        with one_blas_thread():
+            return train_model(
+                name,
+                settings,
+                progress=progress,
+                factory=factory,
+                position=index,
+                on_snapshot=lambda snapshot: copies.put((name, snapshot)),
+            )
+    finally:
+        copies.put((name, None))
 
 
-def _measure_pending(item: tuple[str, int]) -> tuple[list[FlowRecord], float]:
-    """Measure slice ``part`` (every ``jobs``-th snapshot) of model ``name`` of ``_PENDING``."""
-    settings, models, snapshots, jobs = _PENDING
-    name, part = item
+def _measure_pending(name: str, snapshot: Snapshot) -> tuple[FlowRecord, float]:
+    """Measure a copy of model ``name`` of ``_PENDING``, with this process's meter of it."""
+    settings, _, models, _, meters = _PENDING
     began = time.perf_counter()
     with one_blas_thread():
-        records = measure_snapshots(name, settings, models[name], snapshots[name][part::jobs])
-    return records, time.perf_counter() - began
+        if name not in meters:
+            meters[name] = _Meter(name, settings, dict(models)[name])
+        record = meters[name].measure(snapshot)
+    return record, time.perf_counter() - began
 
 
 def ignore_interrupts() -> None:
@@ -577,15 +588,16 @@ def train_model(
     factory: Factory | None = None,
     solved_below: float | None = None,
     position: int | None = None,
-    measure: bool = True,
+    on_snapshot: Callable[[Snapshot], None] | None = None,
 ) -> ModelRun:
     """Train one model as the study does; return its run.
 
     With ``solved_below``, training stops at the first evaluation whose test MSE is below it
     (the horizon sweep's "solved"). With diagnostics, the weights are copied at every record
     step and measured on the probe batch (:class:`_Meter`) — at once, or, with
-    ``measure=False``, later by :func:`measure_snapshots` (``run.snapshots`` holds them), which
-    lets another process do it; the numbers are the same.
+    ``on_snapshot``, by whoever it hands the copies (:class:`Snapshot`) to, such as
+    :func:`measure_snapshots` in another process; the numbers are the same. Then the run's
+    flow fields stay empty and, without ``solved_below``, the test set is left to the copies.
     """
     start = time.perf_counter()
     label = MODEL_LABELS.get(name, name) if factory is None else name
@@ -593,17 +605,17 @@ def train_model(
     optimizer = Adam(model.parameters(), lr=settings.learning_rate)
     batches = settings.rng("train_batches")
     test_x, test_y = _batch(settings, "test_set")
-    meter = _Meter(name, settings, factory) if settings.diagnostics and measure else None
-    snapshots: list[Snapshot] = []
+    measure_here = settings.diagnostics and on_snapshot is None
+    meter = _Meter(name, settings, factory) if measure_here else None
+    # Handing the copies over, the test set is evaluated on them too, unless a test MSE may
+    # stop the training (solved_below): then it is needed at once.
+    defer = settings.diagnostics and on_snapshot is not None and solved_below is None
     records: list[FlowRecord] = []
     train_loss: list[float] = []
     grad_norms: list[float] = []
     eval_steps: list[int] = []
     test_mse: list[float] = []
     measuring = 0.0
-
-    # Measuring later, the test set is evaluated later too, on the same copies of the weights.
-    defer = settings.diagnostics and not measure and solved_below is None
 
     def snapshot(step: int, last: bool) -> None:
         nonlocal measuring
@@ -614,7 +626,7 @@ def train_model(
             return
         taken = Snapshot(step, model.state_dict(), record, spectrum, last, evaluate)
         if meter is None:
-            snapshots.append(taken)
+            on_snapshot(taken)
             return
         began = time.perf_counter()
         records.append(meter.measure(taken))
@@ -670,7 +682,6 @@ def train_model(
         spectra={},
         seconds=time.perf_counter() - start,
         grad_norms=np.array(grad_norms),
-        snapshots=snapshots,
     )
     if meter is not None:
         _add_measurements(run, records, measuring, settings)
@@ -752,7 +763,7 @@ def _add_measurements(
     """Fill ``run``'s gradient-flow fields from its measurements (in any order)."""
     records = sorted(records, key=lambda r: r.step)
     evaluated = [r for r in records if r.test_mse is not None]
-    if evaluated:  # evaluated from the copies (train_model with measure=False)
+    if evaluated:  # evaluated from the copies (train_model with on_snapshot)
         run.eval_steps = np.array([r.step for r in evaluated])
         run.test_mse = np.array([r.test_mse for r in evaluated])
     flows = [r for r in records if r.record]
@@ -770,8 +781,6 @@ def _add_measurements(
     run.final_flow = flows[-1].flow
     run.spectra = {r.step: r.spectrum for r in records if r.spectrum is not None}
     run.diagnostic_seconds += seconds
-    run.seconds += seconds if run.snapshots else 0.0
-    run.snapshots = []
 
 
 def _progress_bar(total: int, label: str, enabled: bool, position: int | None = None) -> Any:
