@@ -108,3 +108,27 @@ def test_progress_bars_show_on_a_terminal_and_stay_out_of_files(tmp_path):
     logged = run_cli(*args, "--out", "log", cwd=tmp_path)
     assert logged.returncode == 0, logged.stderr
     assert "20/20" not in logged.stderr + logged.stdout and "\r" not in logged.stderr
+
+
+@pytest.mark.parametrize("command", ["vanishing", "sweep"])
+def test_without_matplotlib_the_pictures_commands_say_how_to_get_it(
+    command, tmp_path, monkeypatch, capsys
+):
+    import importlib.util
+
+    from tinygrad_seq.cli import main
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else find_spec(name, *a),
+    )
+    out = tmp_path / "out"
+    assert main([command, "--out", str(out), "--quick"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"python -m tinygrad_seq {command}: error: the pictures need matplotlib: "
+        "pip install 'tinygrad_seq[plot]'"
+    )
+    assert not out.exists()

@@ -296,16 +296,23 @@ def _user_models(args: argparse.Namespace, settings: "StudySettings") -> dict:
     return resolve_models(models, settings)
 
 
+def _has_matplotlib(command: str) -> bool:
+    """Whether the pictures can be drawn; if not, say how to get them (one line)."""
+    if importlib.util.find_spec("matplotlib") is not None:
+        return True
+    print(
+        f"{command}: error: the pictures need matplotlib: pip install 'tinygrad_seq[plot]'",
+        file=sys.stderr,
+    )
+    return False
+
+
 def _run_vanishing(args: argparse.Namespace) -> int:
     from tinygrad_seq.lab.report import REPORT_NAME, staged_output, write_study
     from tinygrad_seq.lab.study import CellSpecError, StudySettings, run_study
 
     command = "python -m tinygrad_seq vanishing"
-    if importlib.util.find_spec("matplotlib") is None:
-        print(
-            f"{command}: error: the pictures need matplotlib: pip install 'tinygrad_seq[plot]'",
-            file=sys.stderr,
-        )
+    if not _has_matplotlib(command):
         return 1
     if (args.out / REPORT_NAME).exists() and not args.force:
         print(
@@ -383,11 +390,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     from tinygrad_seq.lab.study import CellSpecError
 
     command = "python -m tinygrad_seq sweep"
-    if importlib.util.find_spec("matplotlib") is None:
-        print(
-            f"{command}: error: the pictures need matplotlib: pip install 'tinygrad_seq[plot]'",
-            file=sys.stderr,
-        )
+    if not _has_matplotlib(command):
         return 1
     plan = sweep.SweepPlan.quick() if args.quick else sweep.SweepPlan()
     settings = replace(plan.settings, **_chosen_settings(args, steps=args.steps))
