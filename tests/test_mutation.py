@@ -210,6 +210,19 @@ def test_a_change_through_a_view_is_caught_where_the_view_is_used():
         loss.backward()
 
 
+def test_a_change_through_a_view_is_caught_after_the_view_and_its_base_are_gone():
+    # The view's memory may be freed before backward (nothing but the graph is left, and the
+    # graph does not keep arrays it did not save): the change must still be seen.
+    x = leaf([1.0, 2.0, 3.0])
+    y = x * 1
+    z = y[:2]
+    y.mul_(3)
+    loss = (z + 1.0).sum()  # reads z's changed values; add saves neither input
+    del y, z
+    with pytest.raises(SavedTensorModifiedError, match="getitem"):
+        loss.backward()
+
+
 def test_in_place_on_a_view_inside_a_graph_says_what_to_write():
     x = leaf([1.0, 2.0])
     y = (x * 2)[:1]

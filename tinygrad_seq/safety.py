@@ -37,8 +37,7 @@ __all__ = ["AnomalyError", "SavedTensorModifiedError"]
 
 _locks: dict[int, int] = {}  # id(array) → how many live nodes keep it read-only
 _waiting: dict[int, list[np.ndarray]] = {}  # views to unlock once their base is (by base id)
-_versions: dict[int, int] = {}  # id(memory owner) → in-place changes made through the library
-_recent: dict[int, list[int]] = {}  # id(memory owner) → the clock at its last few changes
+_memory: dict[int, _Memory] = {}  # id(memory owner) → its record, while the owner lives
 _clock = [0]  # counts every in-place change: a node made after the last one needs no check
 RELEASED = "released"  # a node's ``saved`` after backward freed it
 
@@ -55,9 +54,30 @@ def _chain(array: np.ndarray) -> list[np.ndarray]:
     return chain
 
 
+class _Memory:
+    """The in-place changes the library made to one memory owner: how many (its version),
+    and the clock at the last few. A node whose output views that memory holds the record:
+    it outlives the memory, which may be freed before backward reads the record."""
+
+    __slots__ = ("version", "changes", "alive")
+
+    def __init__(self, owner: np.ndarray) -> None:
+        key = id(owner)  # (freed with the owner, before another array can take its id)
+        self.version, self.changes = 0, []
+        self.alive = weakref.ref(owner, lambda _: _memory.pop(key, None))
+
+
+def _record(owner: np.ndarray) -> _Memory:
+    record = _memory.get(id(owner))
+    if record is None:
+        record = _memory[id(owner)] = _Memory(owner)
+    return record
+
+
 def version(array: np.ndarray) -> int:
     """How many in-place changes the library made to the memory ``array`` lives in."""
-    return _versions.get(id(_chain(array)[-1]), 0)
+    record = _memory.get(id(_chain(array)[-1]))
+    return 0 if record is None else record.version
 
 
 def keep(fn: Function, out: np.ndarray) -> None:
@@ -65,8 +85,8 @@ def keep(fn: Function, out: np.ndarray) -> None:
     The inputs it saved that no recorded op made (leaves, parameters, constants), or that
     view other memory, are made read-only with that memory until the node is released. A
     view output is noted too: an in-place change of its memory changes its values."""
-    # (the memory a view output shows, weakly: the view must not keep a whole buffer alive)
-    fn.clock, fn.view = _clock[0], weakref.ref(_chain(out)[-1]) if out.base is not None else None
+    # (the record of the memory a view output shows: the view must not keep a buffer alive)
+    fn.clock, fn.view = _clock[0], _record(_chain(out)[-1]) if out.base is not None else None
     out.setflags(False)  # an op's result in a graph: numpy may not write into it (see top)
     if not fn.saved:
         fn.kept = ()
@@ -136,14 +156,13 @@ def _check_versions(fn: Function) -> None:
     now = [t.data for t in fn.saved]
     replaced = [a for a in fn.kept if not any(a is b for b in now)]  # (Module.to)
     watched = [(a, "an input", False) for a in now] + [(a, "an input", True) for a in replaced]
-    watched += [(fn.out_data, "its output", False), (fn.view and fn.view(), "its output", False)]
-    for array, what, was_replaced in watched:
-        if array is None:
-            continue
-        owner = _chain(array)[-1]
-        changes = [c for c in _recent.get(id(owner), ()) if c >= fn.clock]
+    watched += [(fn.out_data, "its output", False)]
+    records = [(_memory.get(id(_chain(a)[-1])), a, *rest) for a, *rest in watched if a is not None]
+    records += [(fn.view, None, "its output", False)]
+    for record, array, what, was_replaced in records:
+        changes = [c for c in record.changes if c >= fn.clock] if record else []
         if changes or was_replaced:
-            found = _versions.get(id(owner), 0)
+            found = record.version if record else 0
             expected = found - len(changes)
             shape = fn.shape if what == "its output" else array.shape
             raise SavedTensorModifiedError(
@@ -161,17 +180,10 @@ _RECENT = 8  # changes remembered per memory (for the version a node expected)
 
 def _changed(owner: np.ndarray) -> None:
     """Count an in-place change of the memory ``owner`` holds."""
-    key = id(owner)
-    if key not in _versions:
-        weakref.finalize(owner, _forget, key)
-    _versions[key] = _versions.get(key, 0) + 1
-    _recent[key] = [*_recent.get(key, ())[-_RECENT + 1 :], _clock[0]]
+    record = _record(owner)
+    record.version += 1
+    record.changes = [*record.changes[-_RECENT + 1 :], _clock[0]]
     _clock[0] += 1
-
-
-def _forget(key: int) -> None:
-    _versions.pop(key, None)
-    _recent.pop(key, None)
 
 
 @contextlib.contextmanager
@@ -210,10 +222,7 @@ def replace_array(tensor: Tensor, array: np.ndarray, action: str) -> None:
     """Give ``tensor`` a new array (``Module.to``): counted as an in-place change."""
     with writing(tensor, action):
         pass
-    owner = _chain(array)[-1]
-    if id(owner) not in _versions:
-        weakref.finalize(owner, _forget, id(owner))
-    _versions[id(owner)] = version(tensor.data)
+    _record(_chain(array)[-1]).version = version(tensor.data)
     tensor.data = array
 
 
