@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a tanh RNN and an LSTM (hidden size 32, forget-gate bias 1) on the "
         "adding problem with Adam and gradient-norm clipping, record the gradient reaching "
         "each time step over training, and write DIR/report.html, DIR/summary.json and every "
-        "picture. The default run takes one to two minutes; --quick a few seconds.",
+        "picture. The default run takes about half a minute on two cores; --quick a few seconds.",
     )
     vanishing.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     vanishing.add_argument(
