@@ -313,3 +313,28 @@ def test_backward_twice_through_a_released_graph_is_still_a_clear_error():
     y.backward()
     with pytest.raises(RuntimeError, match="second time"):
         y.backward()
+
+
+def test_clip_keeps_the_bounds_it_was_given_when_they_change_in_place_later():
+    """A bound passed as a Tensor (or array) decides where the gradient passes; changed in
+    place before backward, it used to move that mask: silently wrong (PyTorch raises)."""
+    x = leaf([0.0, 1.0, 2.0, 3.0])
+    low = ts.tensor([0.5, 0.5, 2.5, 2.5], dtype=np.float64)
+    high = np.array([9.0, 9.0, 9.0, 2.9])
+    y = x.clip(low, high)
+    low.add_(-10.0)
+    high[...] = 0.0
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 0.0, 0.0])
+
+
+def test_np_array_of_a_tensor_is_a_snapshot():
+    """``np.array(t)`` copies (numpy's copy=True, and what a torch tensor gives); the
+    tensor's own array is ``np.asarray(t)`` or ``t.numpy()``."""
+    t = ts.tensor([1.0, 2.0])
+    snapshot, as_float64 = np.array(t), np.array(t, dtype=np.float64)
+    t.add_(1.0)
+    np.testing.assert_array_equal(snapshot, [1.0, 2.0])
+    np.testing.assert_array_equal(as_float64, [1.0, 2.0])
+    assert np.asarray(t) is t.data
+    assert np.asarray(t, dtype=np.float32) is t.data

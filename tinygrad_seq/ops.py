@@ -330,8 +330,14 @@ class Clip(Function):
     name = "clip"
 
     def forward(self, x: np.ndarray, low: float | None, high: float | None) -> np.ndarray:
-        self.low, self.high = low, high
-        return np.clip(x, low, high)
+        y = np.clip(x, low, high)
+        # Bounds given as arrays or Tensors: private copies (the caller may change them in
+        # place before backward, which would move the mask the gradient passes through).
+        self.low, self.high = (
+            b if b is None or np.isscalar(b) else np.array(getattr(b, "data", b), copy=True)
+            for b in (low, high)
+        )
+        return y
 
     def backward(self, g: Any, x: Any) -> tuple[Any]:
         low = -np.inf if self.low is None else self.low

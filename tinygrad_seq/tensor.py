@@ -200,7 +200,10 @@ class Tensor:
         return int(self.item())
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        """The array itself, or a copy when numpy asks for one (``np.array(t)``: a snapshot
+        that a later in-place change of ``t`` must not reach, as with a torch tensor)."""
+        array = self.data if dtype is None else self.data.astype(dtype, copy=bool(copy))
+        return array.copy() if copy and array is self.data else array
 
     def __repr__(self) -> str:
         body = np.array2string(
