@@ -171,3 +171,20 @@ def test_solved_exercises_pass(stem, executed):
     for cell in checks:
         assert printed(cell).startswith(f"✓ {course(cell)['exercise']}: "), printed(cell)
         assert printed(cell).count("\n") == 1, f"{stem}: more than one line: {printed(cell)!r}"
+
+
+def test_the_html_of_a_notebook_fits_a_wide_graph_to_the_page():
+    # make notebooks: nbconvert shows SVG output as an <img>, which the lab template leaves
+    # at its natural width (a wide graph behind a scroll bar); the page gets a rule for it.
+    from tinygrad_seq import nn, viz
+
+    svg = viz.draw_cell_step(nn.LSTMCell(2, 3))._repr_mimebundle_().get("image/svg+xml")
+    if svg is None:
+        pytest.skip("no Graphviz renderer")
+    nb = nbformat.v4.new_notebook()
+    output = nbformat.v4.new_output("display_data", data={"image/svg+xml": svg})
+    nb.cells.append(nbformat.v4.new_code_cell("draw()", outputs=[output]))
+    html = build.to_html(nb)
+    head, body = html.split("</head>", 1)
+    assert ".jp-RenderedSVG img { max-width: 100%; height: auto; }" in head
+    assert 'class="jp-RenderedSVG' in body and "<img" in body.split('class="jp-RenderedSVG', 1)[1]

@@ -154,18 +154,27 @@ def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 120) -> nbforma
     return nb
 
 
-def write_html() -> None:
-    """Execute every notebook (exercises blank, as a student meets them) into _build/."""
+# nbconvert shows an SVG output (our graphs) as an <img>, which the lab template's CSS leaves
+# at its natural size: a graph wider than the page would hide behind a scroll bar.
+FIT_PICTURES = "<style>.jp-RenderedSVG img { max-width: 100%; height: auto; }</style>\n"
+
+
+def to_html(nb: nbformat.NotebookNode) -> str:
+    """An executed notebook as one HTML page; graphs wider than the page shrink to fit it."""
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
+    html, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    return html.replace("</head>", FIT_PICTURES + "</head>", 1)
+
+
+def write_html() -> None:
+    """Execute every notebook (exercises blank, as a student meets them) into _build/."""
     for path in sorted(rendered()):
         language = path.parent.name
         out = BUILD / language
         out.mkdir(parents=True, exist_ok=True)
         nb = execute(nbformat.read(path, as_version=4), cwd=out)
-        html, _ = exporter.from_notebook_node(nb)
-        (out / f"{path.stem}.html").write_text(html, encoding="utf-8")
+        (out / f"{path.stem}.html").write_text(to_html(nb), encoding="utf-8")
         print(f"wrote {out / path.stem}.html")
 
 
