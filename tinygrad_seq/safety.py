@@ -155,18 +155,20 @@ def saved_values(fn: Function, create_graph: bool) -> list[Any]:
 def _check_versions(fn: Function) -> None:
     now = [t.data for t in fn.saved]
     replaced = [a for a in fn.kept if not any(a is b for b in now)]  # (Module.to)
-    saved = f"saved by '{fn.name}'"
-    watched = [(a, f"an input of shape {a.shape} {saved}", False) for a in now]
-    watched += [(a, f"an input of shape {a.shape} {saved}", True) for a in replaced]
-    watched += [(fn.out_data, f"the output of shape {fn.shape} {saved}", False)]
-    records = [(_memory.get(id(_chain(a)[-1])), *rest) for a, *rest in watched if a is not None]
-    view = f"the memory that the output of '{fn.name}' (shape {fn.shape}) is a view of"
-    records += [(fn.view, view, False)]
-    for record, what, was_replaced in records:
+    watched = [(a, "an input", False) for a in now] + [(a, "an input", True) for a in replaced]
+    watched += [(fn.out_data, "the output", False)]
+    records = [(_memory.get(id(_chain(a)[-1])), a, *rest) for a, *rest in watched if a is not None]
+    records += [(fn.view, None, "the view", False)]  # (the memory the output shows)
+    for record, array, what, was_replaced in records:
         changes = [c for c in record.changes if c >= fn.clock] if record else []
         if changes or was_replaced:
             found = record.version if record else 0
             expected = found - len(changes)
+            what = (
+                f"the memory that the output of '{fn.name}' (shape {fn.shape}) is a view of"
+                if array is None
+                else f"{what} of shape {array.shape} saved by '{fn.name}'"
+            )
             raise SavedTensorModifiedError(
                 f"backward: {what} was modified "
                 f"by an in-place operation (version {found}; expected version "

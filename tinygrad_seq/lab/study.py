@@ -752,7 +752,7 @@ class _Meter:
 def measure_snapshots(
     name: str, settings: StudySettings, factory: Factory | None, snapshots: Sequence[Snapshot]
 ) -> list[FlowRecord]:
-    """Measure ``snapshots`` of model ``name`` (see :func:`train_model`'s ``measure``)."""
+    """Measure ``snapshots`` of model ``name`` (see :func:`train_model`'s ``on_snapshot``)."""
     meter = _Meter(name, settings, factory)
     return [meter.measure(snapshot) for snapshot in snapshots]
 
