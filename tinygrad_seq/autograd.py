@@ -190,9 +190,6 @@ def _topological_order(roots: list[Function]) -> list[Function]:
 class _Gradients(dict):
     """∂L/∂(a node's output, or a leaf) summed so far, keyed by the node or the leaf."""
 
-    def __init__(self) -> None:
-        self.owned: set[Any] = set()  # keys whose array the engine made: safe to add into
-
     def add(self, key: Function | Tensor, g: Any) -> None:
         if type(g) is not np.ndarray and not isinstance(g, Tensor):
             if hasattr(g, "add_into"):  # a sparse gradient (indexing) adds itself in place
@@ -210,9 +207,10 @@ class _Gradients(dict):
 
     def _owned(self, key: Function | Tensor) -> np.ndarray:
         """key's gradient in an array of the engine's own (never one an op handed over)."""
-        if key not in self.owned:
+        owned = vars(self).setdefault("owned", set())  # keys whose array the engine made
+        if key not in owned:
             self[key] = self[key].copy() if key in self else np.zeros(key.shape, key.dtype)
-            self.owned.add(key)
+            owned.add(key)
         return self[key]
 
 
@@ -221,7 +219,7 @@ def _run_backward(roots, seeds, retain_graph, create_graph, targets=None):
     nodes and those whose ids are ``targets``; then only nodes above some target run."""
     retain_graph = create_graph if retain_graph is None else retain_graph
     grads, found = _Gradients(), {}
-    for root, seed in zip(roots, seeds, strict=True):
+    for root, seed in zip(roots, seeds):  # noqa: B905 (one seed per root: check_seed made them)
         grads.add(root.grad_fn or root, seed if create_graph else seed.data)
     order = _topological_order([r.grad_fn for r in roots if r.grad_fn is not None])
     needed = None if targets is None else _leading_to(order, targets)
@@ -242,7 +240,7 @@ def _run_backward(roots, seeds, retain_graph, create_graph, targets=None):
             safety.check_backward(node, g, input_grads, create_graph, anomaly)
             if not retain_graph:
                 safety.release(node)
-            for parent, input_grad in zip(node.parents, input_grads, strict=True):
+            for parent, input_grad in zip(node.parents, input_grads):  # noqa: B905 (checked)
                 if parent is not None and input_grad is not None:
                     grads.add(parent, input_grad)
     finally:
@@ -266,9 +264,10 @@ def backward(
     then free what the graph saved, unless ``retain_graph`` (default: ``create_graph``)."""
     seed = safety.check_seed(tensor, gradient, "backward")
     grads, found = _run_backward([tensor], [seed], retain_graph, create_graph)
-    given, targets = {id(seed.data)}, {node.retained(): g for node, g in found.items()} or grads
-    targets.update(grads)  # a leaf's own gradient wins (a retained tensor made a leaf since)
-    for t, g in targets.items():
+    for node, g in found.items():  # a leaf's own gradient wins (a retained one made a leaf since)
+        grads.setdefault(node.retained(), g)
+    given = {id(seed.data)}
+    for t, g in grads.items():
         if t is not None:
             t.grad = safety.hand_out(g, given) if t.grad is None else t.grad + g
 

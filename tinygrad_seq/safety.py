@@ -137,7 +137,7 @@ def release(fn: Function) -> None:
     fn.saved, fn.out_data, fn.kept, fn.view = RELEASED, None, (), None
 
 
-def saved_values(fn: Function, create_graph: bool) -> list[Any]:
+def saved_values(fn: Function, create_graph: bool) -> Sequence[Any]:
     """What ``fn`` saved, checked to be still what it saw: the arrays, or under create_graph
     the tensors themselves (so that the derivative's own graph reaches them)."""
     if fn.saved is RELEASED:
@@ -149,7 +149,7 @@ def saved_values(fn: Function, create_graph: bool) -> list[Any]:
         )
     if fn.clock != _clock[0]:  # something was changed in place since: was it ours?
         _check_versions(fn)
-    return list(fn.saved) if create_graph else [t.data for t in fn.saved]
+    return fn.saved if create_graph or not fn.saved else [t.data for t in fn.saved]
 
 
 def _check_versions(fn: Function) -> None:
