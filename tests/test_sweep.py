@@ -13,6 +13,7 @@ import pytest
 from test_cli import PACKAGE_ROOT, run_cli
 
 from tinygrad_seq.lab.report import horizon_verdict
+from tinygrad_seq.lab.study import StudySettings
 from tinygrad_seq.lab.sweep import SweepPlan, horizon_summary, read_runs
 
 # A few seconds: 2 cells x 2 lengths x 1 seed, at most 60 steps each.
@@ -194,3 +195,10 @@ def test_the_verdict_states_the_longest_length_solved_in_every_seed():
         "The longest T that tanh RNN solves in every seed is 10 (and T = 20 in some seeds); "
         "no seed solves T = 30. The longest T that LSTM solves in every seed is 30."
     )
+
+
+def test_sweep_help_states_the_step_budget_a_plain_sweep_uses(tmp_path):
+    done = run_cli("sweep", "--help", cwd=tmp_path)
+    steps = SweepPlan().settings.steps
+    assert steps == 2 * StudySettings().steps  # twice the study's budget
+    assert f"most training steps per run ({steps};" in " ".join(done.stdout.split())

@@ -125,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
         "--steps",
         type=_positive_int,
         metavar="N",
-        help="most training steps per run (1500; 150 with --quick)",
+        help="most training steps per run (3000; 150 with --quick)",
     )
     sweep.add_argument(
         "--threshold",
