@@ -18,8 +18,39 @@ from tinygrad_seq.lab.sweep import SweepPlan, horizon_summary, read_runs
 
 # A few seconds: 2 cells x 2 lengths x 1 seed, at most 60 steps each.
 TINY = ["--quick", "--cells", "rnn,gru", "--seq-lens", "4,6", "--steps", "60", "--jobs", "2"]
-# Slow enough to be killed part-way: 8 runs one after the other.
-SLOW = ["--quick", "--cells", "rnn", "--seq-lens", "4,6,8,10", "--seeds", "0,1", "--jobs", "1"]
+# 8 runs one after the other: 4 of the built-in tanh RNN, then 4 of a user's cell whose
+# training waits while a file `hold` lies beside it, so a sweep can be stopped part-way
+# however slowly the test gets to look at it (a fixed time window lost that race once in CI).
+HELD_CELL = """
+import time
+from pathlib import Path
+
+import tinygrad_seq as ts
+from tinygrad_seq import nn
+
+
+class HeldRNNCell(nn.RNNCell):
+    def forward(self, x, h=None):
+        while ts.is_grad_enabled() and Path(__file__).with_name("hold").exists():
+            time.sleep(0.01)
+        return super().forward(x, h)
+"""
+
+
+def held_sweep(folder: Path) -> list[str]:
+    """The sweep's arguments, with the held cell written into ``folder``."""
+    cell = folder / "held.py"
+    cell.write_text(HELD_CELL)
+    return ["--quick", "--cells", "rnn", "--cell", f"{cell}:HeldRNNCell"] + [
+        "--seq-lens",
+        "4,6",
+        "--seeds",
+        "0,1",
+        "--jobs",
+        "1",
+    ]
+
+
 OUTPUTS = ("runs.jsonl", "sweep.json", "horizon.png", "horizon.svg", "report.html")
 FIELDS = {"cell", "seq_len", "seed", "solved", "steps_to_solve", "best_test_mse"}
 FIELDS |= {"final_test_mse", "seconds"}
@@ -77,10 +108,10 @@ def test_a_second_sweep_on_a_finished_folder_changes_nothing(tiny_sweep):
     assert after == before
 
 
-def start_sweep(folder: Path) -> subprocess.Popen:
+def start_sweep(folder: Path, arguments: list[str]) -> subprocess.Popen:
     python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     return subprocess.Popen(
-        [sys.executable, "-m", "tinygrad_seq", "sweep", "--out", str(folder), *SLOW],
+        [sys.executable, "-m", "tinygrad_seq", "sweep", "--out", str(folder), *arguments],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -101,8 +132,9 @@ def wait_for_runs(folder: Path, count: int, process: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path, how):
-    killed = tmp_path / "killed"
-    process = start_sweep(killed)
+    killed, slow = tmp_path / "killed", held_sweep(tmp_path)
+    (tmp_path / "hold").touch()  # the held cell's runs wait: the sweep cannot end by itself
+    process = start_sweep(killed, slow)
     wait_for_runs(killed, 2, process)
     if how == signal.SIGKILL:
         os.killpg(process.pid, how)  # the sweep and its workers die at once
@@ -113,17 +145,18 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path, how):
         assert process.returncode == 130
         assert "interrupted" in stderr and "resumes" in stderr and "Traceback" not in stderr
     survivors = lines_of(killed)
-    assert 2 <= len(survivors) < 8
+    assert 2 <= len(survivors) <= 4 and {r["cell"] for r in survivors} == {"rnn"}
     assert not (killed / "sweep.json").exists()
 
-    resumed = run_cli("sweep", "--out", str(killed), *SLOW, cwd=tmp_path)
+    (tmp_path / "hold").unlink()
+    resumed = run_cli("sweep", "--out", str(killed), *slow, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(survivors)} already in" in resumed.stdout
     records = lines_of(killed)
     assert records[: len(survivors)] == survivors  # kept, not redone
     assert len(records) == len(without_time(records)) == 8
 
-    whole = run_cli("sweep", "--out", "whole", *SLOW, cwd=tmp_path)
+    whole = run_cli("sweep", "--out", "whole", *slow, cwd=tmp_path)
     assert whole.returncode == 0, whole.stderr
     assert without_time(records) == without_time(lines_of(tmp_path / "whole"))
     final = json.loads((killed / "sweep.json").read_text())
