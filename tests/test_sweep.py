@@ -1,12 +1,14 @@
 """The horizon sweep: ``python -m tinygrad_seq sweep`` end to end on tiny settings, its resume
 after a kill, its refusals, and the summary it draws its verdict from."""
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -130,17 +132,32 @@ def wait_for_runs(folder: Path, count: int, process: subprocess.Popen) -> None:
     pytest.fail("the sweep finished or stalled before it could be interrupted")
 
 
+@contextlib.contextmanager
+def held(cell_folder: Path, out: Path, arguments: list[str]) -> Iterator[subprocess.Popen]:
+    """A sweep into ``out`` whose held cell (in ``cell_folder``) waits until the block ends;
+    then its file ``hold`` goes and whatever is left of the sweep is killed."""
+    hold = cell_folder / "hold"
+    hold.touch()
+    process = start_sweep(out, arguments)
+    try:
+        yield process
+    finally:
+        hold.unlink(missing_ok=True)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT])
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path, how):
     killed, slow = tmp_path / "killed", held_sweep(tmp_path)
-    (tmp_path / "hold").touch()  # the held cell's runs wait: the sweep cannot end by itself
-    process = start_sweep(killed, slow)
-    wait_for_runs(killed, 2, process)
-    if how == signal.SIGKILL:
-        os.killpg(process.pid, how)  # the sweep and its workers die at once
-    else:
-        process.send_signal(how)  # Ctrl-C: the workers ignore it, the sweep stops them
-    _, stderr = process.communicate(timeout=60)
+    with held(tmp_path, killed, slow) as process:  # the sweep cannot end by itself
+        wait_for_runs(killed, 2, process)
+        if how == signal.SIGKILL:
+            os.killpg(process.pid, how)  # the sweep and its workers die at once
+        else:
+            process.send_signal(how)  # Ctrl-C: the workers ignore it, the sweep stops them
+        _, stderr = process.communicate(timeout=60)
     if how == signal.SIGINT:
         assert process.returncode == 130
         assert "interrupted" in stderr and "resumes" in stderr and "Traceback" not in stderr
@@ -148,7 +165,6 @@ def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path, how):
     assert 2 <= len(survivors) <= 4 and {r["cell"] for r in survivors} == {"rnn"}
     assert not (killed / "sweep.json").exists()
 
-    (tmp_path / "hold").unlink()
     resumed = run_cli("sweep", "--out", str(killed), *slow, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(survivors)} already in" in resumed.stdout

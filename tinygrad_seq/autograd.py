@@ -137,8 +137,7 @@ class Function:
         out.requires_grad, out.grad_fn = True, fn
         fn.parents = [(t.grad_fn or t) if t.requires_grad else None for t in inputs]
         fn.shape, fn.dtype = data.shape, data.dtype
-        fn.saved = inputs if cls.save_inputs else ()
-        fn.out_data = data if cls.save_output else None
+        fn.saved, fn.out_data = inputs if cls.save_inputs else (), data if cls.save_output else None
         safety.keep(fn, data)  # read-only while saved, and checked for changes in backward
         if switches.keep_outputs:
             fn.out = weakref.ref(out)
@@ -207,7 +206,9 @@ class _Gradients(dict):
 
     def _owned(self, key: Function | Tensor) -> np.ndarray:
         """key's gradient in an array of the engine's own (never one an op handed over)."""
-        owned = vars(self).setdefault("owned", set())  # keys whose array the engine made
+        owned = vars(self).get("owned")  # keys whose array the engine made (from the first sum)
+        if owned is None:
+            owned = self.owned = set()
         if key not in owned:
             self[key] = self[key].copy() if key in self else np.zeros(key.shape, key.dtype)
             owned.add(key)
