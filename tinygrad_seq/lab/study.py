@@ -42,6 +42,7 @@ import importlib.util
 import math
 import multiprocessing
 import os
+import queue
 import re
 import signal
 import sys
@@ -83,6 +84,7 @@ __all__ = [
     "resolve_models",
     "run_study",
     "train_model",
+    "wait_for",
 ]
 
 MSE_PREDICT_MEAN = 1 / 6
@@ -511,14 +513,14 @@ def _train_and_measure_in_processes(
         measurings: dict[str, list[Any]] = {name: [] for name, _ in models}
         still_training = len(models)
         while still_training:
-            name, snapshot = copies.get()
+            name, snapshot = wait_for(copies.get)
             if snapshot is None:  # the training of ``name`` has ended
                 still_training -= 1
             else:
                 measurings[name].append(pool.apply_async(_measure_pending, (name, snapshot)))
-        runs = {run.name: run for run in (task.get() for task in trainings)}
+        runs = {run.name: run for run in (wait_for(task.get) for task in trainings)}
         for name, run in runs.items():
-            measured = [measuring.get() for measuring in measurings[name]]
+            measured = [wait_for(measuring.get) for measuring in measurings[name]]
             if measured:
                 seconds = sum(seconds for _, seconds in measured)
                 _add_measurements(run, [record for record, _ in measured], seconds, settings)
@@ -566,6 +568,21 @@ def _measure_pending(name: str, snapshot: Snapshot) -> tuple[FlowRecord, float]:
 def ignore_interrupts() -> None:
     """Forked workers leave Ctrl-C to the parent, which stops them."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def wait_for(get: Callable[..., Any]) -> Any:
+    """``get(timeout=...)`` of a pool's result or a queue, waited for in short slices.
+
+    Ctrl-C reaches a process, not a thread: when the kernel hands it to one of the pool's
+    threads, Python runs its handler only when the main thread next runs Python code, and a
+    wait without a timeout would keep it blocked until the next result came (a whole run of
+    the sweep, or never). Waking every tenth of a second, Ctrl-C stops the work at once.
+    """
+    while True:
+        try:
+            return get(timeout=0.1)
+        except (multiprocessing.TimeoutError, queue.Empty):
+            continue
 
 
 @contextlib.contextmanager

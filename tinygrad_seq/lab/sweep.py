@@ -35,6 +35,7 @@ from .study import (
     load_cell,
     one_blas_thread,
     train_model,
+    wait_for,
 )
 
 __all__ = [
@@ -194,7 +195,8 @@ def run_sweep(
     pool = context.Pool(jobs, initializer=ignore_interrupts, maxtasksperchild=1)
     try:
         with path.open("a", encoding="utf-8") as runs_file:
-            for record in pool.imap_unordered(run_one, tasks):
+            results = pool.imap_unordered(run_one, tasks)
+            for record in (wait_for(results.next) for _ in tasks):
                 record["settings"] = shared
                 runs_file.write(json.dumps(record) + "\n")
                 runs_file.flush()
