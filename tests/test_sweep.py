@@ -112,15 +112,23 @@ def test_a_second_sweep_on_a_finished_folder_changes_nothing(tiny_sweep):
 
 
 def start_sweep(folder: Path, arguments: list[str]) -> subprocess.Popen:
+    """The sweep as a terminal starts it. Under a shell's background job (``make test &``)
+    this process ignores Ctrl-C, and an ignored signal stays ignored in the programs it
+    starts: the sweep would not see the test's Ctrl-C at all, so it starts with Python's
+    own handler here (set for the moment of the start; it becomes the default in the child)."""
     python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "tinygrad_seq", "sweep", "--out", str(folder), *arguments],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: the kill reaches the workers too
-        env={**os.environ, "PYTHONPATH": python_path},
-    )
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tinygrad_seq", "sweep", "--out", str(folder), *arguments],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: the kill reaches the workers too
+            env={**os.environ, "PYTHONPATH": python_path},
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def wait_for_runs(folder: Path, count: int, process: subprocess.Popen) -> None:
