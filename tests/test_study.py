@@ -234,6 +234,26 @@ def test_interrupted_output_leaves_the_folder_as_it_was(tmp_path):
     assert (tmp_path / REPORT_NAME).read_text() == "the old report"
 
 
+@pytest.mark.parametrize("how", ["Ctrl-C", "Ctrl-C to a pool thread"])
+def test_ctrl_c_stops_a_study_while_a_model_trains(tmp_path, how):
+    from test_sweep import held, held_cell, interrupt_a_pool_thread
+
+    out = tmp_path / "out"
+    (out).mkdir()
+    (out / REPORT_NAME).write_text("the old report")
+    arguments = ["--quick", "--force", "--cells", "rnn", "--cell", held_cell(tmp_path)]
+    with held(tmp_path, "vanishing", out, arguments) as process:  # a model trains for ever
+        if how == "Ctrl-C":
+            process.send_signal(signal.SIGINT)
+        else:
+            interrupt_a_pool_thread(process.pid)  # (on the previous code: a hang)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "left as it was" in stderr and "Traceback" not in stderr
+    assert [p.name for p in out.iterdir()] == [REPORT_NAME]
+    assert (out / REPORT_NAME).read_text() == "the old report"
+
+
 def test_staged_output_publishes_everything_and_the_report_last(tmp_path, monkeypatch):
     (tmp_path / REPORT_NAME).write_text("the old report")
     moved = []

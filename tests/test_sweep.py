@@ -21,9 +21,8 @@ from tinygrad_seq.lab.sweep import SweepPlan, horizon_summary, read_runs
 
 # A few seconds: 2 cells x 2 lengths x 1 seed, at most 60 steps each.
 TINY = ["--quick", "--cells", "rnn,gru", "--seq-lens", "4,6", "--steps", "60", "--jobs", "2"]
-# 8 runs one after the other: 4 of the built-in tanh RNN, then 4 of a user's cell whose
-# training waits while a file `hold` lies beside it, so a sweep can be stopped part-way
-# however slowly the test gets to look at it (a fixed time window lost that race once in CI).
+# A user's tanh RNN cell whose training waits while a file `hold` lies beside it (and says
+# so with a file `waiting`): a sweep or study with it cannot end before the test stops it.
 HELD_CELL = """
 import time
 from pathlib import Path
@@ -34,19 +33,23 @@ from tinygrad_seq import nn
 
 class HeldRNNCell(nn.RNNCell):
     def forward(self, x, h=None):
-        while ts.is_grad_enabled() and Path(__file__).with_name("hold").exists():
+        here = Path(__file__).parent
+        while ts.is_grad_enabled() and (here / "hold").exists():
+            (here / "waiting").touch()
             time.sleep(0.01)
         return super().forward(x, h)
 """
 
 
+def held_cell(folder: Path) -> str:
+    """The held cell written into ``folder``; its --cell SPEC."""
+    (folder / "held.py").write_text(HELD_CELL)
+    return f"{folder / 'held.py'}:HeldRNNCell"
+
+
 def held_sweep(folder: Path) -> list[str]:
-    """The sweep's arguments, with the held cell written into ``folder``."""
-    cell = folder / "held.py"
-    cell.write_text(HELD_CELL)
-    return ["--quick", "--cells", "rnn", "--cell", f"{cell}:HeldRNNCell"] + [
-        "--seq-lens",
-        "4,6",
+    """8 runs one after the other: 4 of the built-in tanh RNN, then 4 of the held cell."""
+    return ["--quick", "--cells", "rnn", "--cell", held_cell(folder), "--seq-lens", "4,6"] + [
         "--seeds",
         "0,1",
         "--jobs",
@@ -111,16 +114,17 @@ def test_a_second_sweep_on_a_finished_folder_changes_nothing(tiny_sweep):
     assert after == before
 
 
-def start_sweep(folder: Path, arguments: list[str]) -> subprocess.Popen:
-    """The sweep as a terminal starts it. Under a shell's background job (``make test &``)
-    this process ignores Ctrl-C, and an ignored signal stays ignored in the programs it
-    starts: the sweep would not see the test's Ctrl-C at all, so it starts with Python's
-    own handler here (set for the moment of the start; it becomes the default in the child)."""
+def start_cli(command: str, out: Path, arguments: list[str]) -> subprocess.Popen:
+    """``python -m tinygrad_seq COMMAND --out OUT ...`` as a terminal starts it. Under a
+    shell's background job (``make test &``) this process ignores Ctrl-C, and an ignored
+    signal stays ignored in the programs it starts: the command would not see the test's
+    Ctrl-C at all, so it starts with Python's own handler here (set for the moment of the
+    start; it becomes the default in the child)."""
     python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return subprocess.Popen(
-            [sys.executable, "-m", "tinygrad_seq", "sweep", "--out", str(folder), *arguments],
+            [sys.executable, "-m", "tinygrad_seq", command, "--out", str(out), *arguments],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -131,24 +135,23 @@ def start_sweep(folder: Path, arguments: list[str]) -> subprocess.Popen:
         signal.signal(signal.SIGINT, previous)
 
 
-def wait_for_runs(folder: Path, count: int, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        path = folder / "runs.jsonl"
-        if path.exists() and path.read_text().count("\n") >= count:
-            return
-        time.sleep(0.02)
-    pytest.fail("the sweep finished or stalled before it could be interrupted")
-
-
 @contextlib.contextmanager
-def held(cell_folder: Path, out: Path, arguments: list[str]) -> Iterator[subprocess.Popen]:
-    """A sweep into ``out`` whose held cell (in ``cell_folder``) waits until the block ends;
-    then its file ``hold`` goes and whatever is left of the sweep is killed."""
-    hold = cell_folder / "hold"
+def held(
+    cell_folder: Path, command: str, out: Path, arguments: list[str]
+) -> Iterator[subprocess.Popen]:
+    """``command`` with the held cell of ``cell_folder`` waiting until the block ends (yielded
+    once it waits and the main thread has settled into waiting for results); then its file
+    ``hold`` goes and whatever is left of the command is killed."""
+    hold, waiting = cell_folder / "hold", cell_folder / "waiting"
     hold.touch()
-    process = start_sweep(out, arguments)
+    process = start_cli(command, out, arguments)
     try:
+        deadline = time.monotonic() + 60
+        while not waiting.exists() and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if not waiting.exists():
+            pytest.fail(f"{command} ended or stalled before the held cell began to wait")
+        time.sleep(0.5)
         yield process
     finally:
         hold.unlink(missing_ok=True)
@@ -171,9 +174,7 @@ def interrupt_a_pool_thread(pid: int) -> None:
 @pytest.mark.parametrize("how", ["kill -9", "Ctrl-C", "Ctrl-C to a pool thread"])
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path, how):
     killed, slow = tmp_path / "killed", held_sweep(tmp_path)
-    with held(tmp_path, killed, slow) as process:  # the sweep cannot end by itself
-        wait_for_runs(killed, 4, process)  # the built-in runs: the held ones have begun
-        time.sleep(0.5)  # the sweep's main thread is now waiting for a result
+    with held(tmp_path, "sweep", killed, slow) as process:  # the sweep cannot end by itself
         if how == "kill -9":
             os.killpg(process.pid, signal.SIGKILL)  # the sweep and its workers die at once
         elif how == "Ctrl-C":
