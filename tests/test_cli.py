@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,16 +16,42 @@ from tinygrad_seq.viz.dot import RENDERER_ENV_VAR, find_renderer
 PACKAGE_ROOT = str(Path(tinygrad_seq.__file__).resolve().parents[1])
 
 
-def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+def cli_env(**env: str) -> dict[str, str]:
+    """The environment of a command under test: this checkout's package first."""
     python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": python_path, **env}
+
+
+def run_cli(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "tinygrad_seq", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": python_path, **env},
+        env=cli_env(**env),
     )
+
+
+def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
+    """``python -m tinygrad_seq ARGS`` started as a terminal starts it, in its own process
+    group (a kill of the group reaches its workers too). Under a shell's background job
+    (``make test &``) this process ignores Ctrl-C, and an ignored signal stays ignored in the
+    programs it starts: the command would not see a test's Ctrl-C at all, so it starts with
+    Python's own handler here (set for the moment of the start; the child gets the default)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tinygrad_seq", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=cli_env(**env),
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.skipif(find_renderer() is None, reason="no Graphviz renderer here")
@@ -77,13 +104,12 @@ def run_on_a_terminal(*args: str, cwd: Path) -> tuple[int, str]:
     leader, follower = pty.openpty()
     # 30 rows, 120 columns: a terminal of size 0 x 0 would get a bar of width 0.
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
-    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(
         [sys.executable, "-m", "tinygrad_seq", *args],
         cwd=cwd,
         stdout=follower,
         stderr=follower,
-        env={**os.environ, "PYTHONPATH": python_path},
+        env=cli_env(),
     )
     os.close(follower)
     chunks = []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import PACKAGE_ROOT, run_cli
+from test_cli import run_cli, start_cli
 
 import tinygrad_seq as ts
 from tinygrad_seq import nn
@@ -36,18 +36,6 @@ CUSTOM_CELL = f"{EXAMPLES / 'custom_cell.py'}:MinimalGatedUnit"
 
 FIGURES = ("one_glance", "gradient_heatmaps", "gradient_profiles", "loss_curves")
 GRAPHS = ("flow_chain", "rnn_step", "lstm_step", "rnn_unrolled")
-
-
-def start_cli(*args: str, cwd: Path, **env: str) -> subprocess.Popen:
-    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-    return subprocess.Popen(
-        [sys.executable, "-m", "tinygrad_seq", *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": python_path, **env},
-    )
 
 
 def finish(process: subprocess.Popen) -> subprocess.CompletedProcess:
@@ -236,17 +224,14 @@ def test_interrupted_output_leaves_the_folder_as_it_was(tmp_path):
 
 @pytest.mark.parametrize("how", ["Ctrl-C", "Ctrl-C to a pool thread"])
 def test_ctrl_c_stops_a_study_while_a_model_trains(tmp_path, how):
-    from test_sweep import held, held_cell, interrupt_a_pool_thread
+    from test_sweep import held, held_cell, interrupt
 
     out = tmp_path / "out"
-    (out).mkdir()
+    out.mkdir()
     (out / REPORT_NAME).write_text("the old report")
     arguments = ["--quick", "--force", "--cells", "rnn", "--cell", held_cell(tmp_path)]
     with held(tmp_path, "vanishing", out, arguments) as process:  # a model trains for ever
-        if how == "Ctrl-C":
-            process.send_signal(signal.SIGINT)
-        else:
-            interrupt_a_pool_thread(process.pid)  # (on the previous code: a hang)
+        interrupt(process, how)
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "interrupted" in stderr and "left as it was" in stderr and "Traceback" not in stderr

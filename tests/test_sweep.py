@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli import PACKAGE_ROOT, run_cli
+from test_cli import run_cli, start_cli
 
 from tinygrad_seq.lab.report import horizon_verdict
 from tinygrad_seq.lab.study import StudySettings
@@ -49,12 +48,8 @@ def held_cell(folder: Path) -> str:
 
 def held_sweep(folder: Path) -> list[str]:
     """8 runs one after the other: 4 of the built-in tanh RNN, then 4 of the held cell."""
-    return ["--quick", "--cells", "rnn", "--cell", held_cell(folder), "--seq-lens", "4,6"] + [
-        "--seeds",
-        "0,1",
-        "--jobs",
-        "1",
-    ]
+    grid = "--quick --cells rnn --seq-lens 4,6 --seeds 0,1 --jobs 1".split()
+    return [*grid, "--cell", held_cell(folder)]
 
 
 OUTPUTS = ("runs.jsonl", "sweep.json", "horizon.png", "horizon.svg", "report.html")
@@ -114,27 +109,6 @@ def test_a_second_sweep_on_a_finished_folder_changes_nothing(tiny_sweep):
     assert after == before
 
 
-def start_cli(command: str, out: Path, arguments: list[str]) -> subprocess.Popen:
-    """``python -m tinygrad_seq COMMAND --out OUT ...`` as a terminal starts it. Under a
-    shell's background job (``make test &``) this process ignores Ctrl-C, and an ignored
-    signal stays ignored in the programs it starts: the command would not see the test's
-    Ctrl-C at all, so it starts with Python's own handler here (set for the moment of the
-    start; it becomes the default in the child)."""
-    python_path = os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")]))
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tinygrad_seq", command, "--out", str(out), *arguments],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,  # its own process group: the kill reaches the workers too
-            env={**os.environ, "PYTHONPATH": python_path},
-        )
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 @contextlib.contextmanager
 def held(
     cell_folder: Path, command: str, out: Path, arguments: list[str]
@@ -144,7 +118,7 @@ def held(
     ``hold`` goes and whatever is left of the command is killed."""
     hold, waiting = cell_folder / "hold", cell_folder / "waiting"
     hold.touch()
-    process = start_cli(command, out, arguments)
+    process = start_cli(command, "--out", str(out), *arguments, cwd=cell_folder)
     try:
         deadline = time.monotonic() + 60
         while not waiting.exists() and process.poll() is None and time.monotonic() < deadline:
@@ -160,27 +134,30 @@ def held(
             process.communicate()
 
 
-def interrupt_a_pool_thread(pid: int) -> None:
-    """Ctrl-C as the kernel may deliver it: to one of the process's threads other than the
-    main one (here the pool's), which cannot run Python's handler itself."""
-    tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
-    if tgkill is None or not Path(f"/proc/{pid}/task").is_dir():
-        pytest.skip("needs Linux's tgkill and /proc to aim a signal at one thread")
-    threads = sorted(int(tid) for tid in os.listdir(f"/proc/{pid}/task") if int(tid) != pid)
-    assert threads, "the sweep has no pool threads to aim at"
-    assert tgkill(pid, threads[-1], signal.SIGINT) == 0, os.strerror(ctypes.get_errno())
+def interrupt(process: subprocess.Popen, how: str) -> None:
+    """Stop ``process`` by "kill -9" (its whole group at once), "Ctrl-C" (its workers ignore
+    it, it stops them), or "Ctrl-C to a pool thread": as the kernel may deliver it, to one of
+    its threads other than the main one, which cannot run Python's handler itself."""
+    if how == "kill -9":
+        os.killpg(process.pid, signal.SIGKILL)
+    elif how == "Ctrl-C":
+        process.send_signal(signal.SIGINT)
+    else:
+        tgkill = getattr(ctypes.CDLL(None, use_errno=True), "tgkill", None)
+        tasks = Path(f"/proc/{process.pid}/task")
+        if tgkill is None or not tasks.is_dir():
+            pytest.skip("needs Linux's tgkill and /proc to aim a signal at one thread")
+        threads = sorted(int(tid) for tid in os.listdir(tasks) if int(tid) != process.pid)
+        assert threads, "the process has no pool threads to aim at"
+        error = tgkill(process.pid, threads[-1], signal.SIGINT)
+        assert error == 0, os.strerror(ctypes.get_errno())
 
 
 @pytest.mark.parametrize("how", ["kill -9", "Ctrl-C", "Ctrl-C to a pool thread"])
 def test_a_killed_sweep_resumes_without_redoing_finished_runs(tmp_path, how):
     killed, slow = tmp_path / "killed", held_sweep(tmp_path)
     with held(tmp_path, "sweep", killed, slow) as process:  # the sweep cannot end by itself
-        if how == "kill -9":
-            os.killpg(process.pid, signal.SIGKILL)  # the sweep and its workers die at once
-        elif how == "Ctrl-C":
-            process.send_signal(signal.SIGINT)  # the workers ignore it, the sweep stops them
-        else:
-            interrupt_a_pool_thread(process.pid)  # (waited for the next result, for ever here)
+        interrupt(process, how)  # (Ctrl-C to a thread: a hang, before study.wait_for)
         _, stderr = process.communicate(timeout=30)
     if how != "kill -9":
         assert process.returncode == 130

@@ -158,7 +158,7 @@ def _check_versions(fn: Function) -> None:
     watched = [(a, "an input", False) for a in now] + [(a, "an input", True) for a in replaced]
     watched += [(fn.out_data, "the output", False)]
     records = [(_memory.get(id(_chain(a)[-1])), a, *rest) for a, *rest in watched if a is not None]
-    records += [(fn.view, None, "the view", False)]  # (the memory the output shows)
+    records += [(fn.view, None, None, False)]  # the memory the output shows (no array)
     for record, array, what, was_replaced in records:
         changes = [c for c in record.changes if c >= fn.clock] if record else []
         if changes or was_replaced:
